@@ -1,0 +1,1 @@
+//! plane's dataplane: turns EVPN state into Linux kernel state.

@@ -1,0 +1,4 @@
+fn main() {
+    eprintln!("plane-cni: not built yet");
+    std::process::exit(2);
+}

@@ -1,0 +1,2 @@
+//! plane: config, control protocol and wiring shared by `planed`, `planectl`,
+//! `plane-cni` and `planelab`.
