@@ -1,0 +1,1 @@
+//! config tests (see the module docs of the tests below).

@@ -1,0 +1,1 @@
+//! dataplane tests (see the module docs of the tests below).

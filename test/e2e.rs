@@ -1,0 +1,1 @@
+//! e2e tests (see the module docs of the tests below).

@@ -1,0 +1,1 @@
+//! interop tests (see the module docs of the tests below).
