@@ -515,6 +515,9 @@ fn decode_update(
     field: u16,
     params: &SessionParams,
 ) -> Result<(Update, Vec<AttributeError>), MessageError> {
+    if body.len() < 4 {
+        return Err(MessageError::bad_length(field, "UPDATE needs 23 octets"));
+    }
     let mut r = Reader::new(body);
     let Some(wlen) = r.u16() else {
         return Err(MessageError::bad_length(field, "UPDATE needs 23 octets"));

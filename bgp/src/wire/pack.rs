@@ -138,7 +138,8 @@ pub fn end_of_rib(afi: u16, safi: u8) -> Bytes {
         b.put_u8(msg_type::UPDATE);
         b.put_u32(0);
     } else {
-        b.put_u16(30);
+        // Header, two length fields, and a 6-octet MP_UNREACH_NLRI.
+        b.put_u16(29);
         b.put_u8(msg_type::UPDATE);
         b.put_u16(0);
         b.put_u16(6);
