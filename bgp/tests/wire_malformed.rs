@@ -772,7 +772,7 @@ fn encoder_refuses_what_does_not_fit_and_leaves_the_buffer_unchanged() {
 
 #[test]
 fn packing_splits_at_the_negotiated_size_and_refuses_an_nlri_that_cannot_fit() {
-    let routes: Vec<_> = (0..200).map(|i| type2_route(i)).collect();
+    let routes: Vec<_> = (0..200).map(type2_route).collect();
     let nh = MpNextHop::V4(Ipv4Addr::new(10, 0, 0, 1));
     let attrs = [
         PathAttribute::from(AttrValue::Origin(Origin::Igp)),
