@@ -11,3 +11,4 @@
 //! the control handler to the owners of that state.
 
 pub mod config;
+pub mod control;

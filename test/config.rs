@@ -1,6 +1,7 @@
 //! Config tests: plane.toml parsing, resolution (defaults, auto RD/RT),
 //! error reporting (file:line:col, key, why; every error at once), the reload
-//! diff, and `planed --check-config` run as a process.
+//! diff, and `planed --check-config` run as a process. The control socket,
+//! its client and planectl are tested in `control.rs` (a module of this test).
 
 use plane::config::{BumMode, Config, ConfigDiff, RtMatch};
 use plane_bgp::wire::{RouteDistinguisher, RouteTarget};
@@ -551,3 +552,4 @@ fn planed_usage_errors_exit_2() {
     let out = planed().arg("--no-such-flag").output().unwrap();
     assert_eq!(out.status.code(), Some(2));
 }
+mod control;

@@ -244,6 +244,29 @@ pub mod serde_rt_match_vec {
     }
 }
 
+/// Serde helper: an optional MAC as `aa:bb:cc:dd:ee:ff` or null.
+pub mod serde_opt_mac {
+    use super::*;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(v: &Option<MacAddr>, s: S) -> Result<S::Ok, S::Error> {
+        match v {
+            Some(mac) => s.collect_str(mac),
+            None => s.serialize_none(),
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<MacAddr>, D::Error> {
+        match Option::<std::borrow::Cow<'de, str>>::deserialize(d)? {
+            Some(text) => text
+                .parse::<MacAddr>()
+                .map(Some)
+                .map_err(serde::de::Error::custom),
+            None => Ok(None),
+        }
+    }
+}
+
 impl serde::Serialize for IpCidr {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         s.collect_str(self)
