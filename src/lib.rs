@@ -6,9 +6,12 @@
 //! - [`control`]: the control socket protocol (typed requests and replies,
 //!   newline-delimited JSON), the server that planed runs and the client that
 //!   planectl and plane-cni use.
+//! - [`lab`]: planelab, whole multi-host labs in network namespaces built
+//!   from a topology file, checked, drawn and removed.
 //!
 //! What it never does: talk BGP or netlink itself; the daemon wiring connects
 //! the control handler to the owners of that state.
 
 pub mod config;
 pub mod control;
+pub mod lab;
