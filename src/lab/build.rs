@@ -441,8 +441,8 @@ pub fn log_tail(names: &Names, h: &Host) -> String {
 }
 
 /// Container namespace with loopback up; DAD off (addresses usable at
-/// once) and a long neighbour reachable time so that refresh probes stay
-/// rare during captures (kernel.md). New interfaces inherit `default`.
+/// once). New interfaces inherit `default` (the neighbour parameters have
+/// no `default` outside the initial namespace: [`attach`] sets them on eth0).
 fn container_ns(names: &Names, c: &Container) -> Result<(), LabError> {
     let ns = names.container_ns(&c.name);
     sys::ip(&["netns", "add", &ns])?;
@@ -452,8 +452,7 @@ fn container_ns(names: &Names, c: &Container) -> Result<(), LabError> {
         &[
             "-c",
             "ip link set lo up && sysctl -qw net.ipv6.conf.default.accept_dad=0 \
-             net.ipv6.conf.all.accept_dad=0 net.ipv4.neigh.default.base_reachable_time_ms=600000 \
-             net.ipv6.neigh.default.base_reachable_time_ms=600000",
+             net.ipv6.conf.all.accept_dad=0",
         ],
     )?;
     Ok(())
@@ -542,7 +541,7 @@ pub fn attach(lab: &Lab, names: &Names, c: &Container) -> Result<(), LabError> {
             sys::exec_in(
                 &hns,
                 "bridge",
-                &["fdb", "add", &mac, "dev", &port, "master", "static"],
+                &["fdb", "replace", &mac, "dev", &port, "master", "static"],
             )?;
             for ip in c.ips() {
                 sys::ip_in(
@@ -568,7 +567,12 @@ pub fn attach(lab: &Lab, names: &Names, c: &Container) -> Result<(), LabError> {
             )))
         }
     }
-    Ok(())
+    // A long reachable time keeps unicast refresh probes rare during
+    // captures (kernel.md); they are known unicast, never BUM, either way.
+    let cns = names.container_ns(&c.name);
+    let v4 = format!("net.ipv4.neigh.{CONTAINER_IF}.base_reachable_time_ms=600000");
+    let v6 = format!("net.ipv6.neigh.{CONTAINER_IF}.base_reachable_time_ms=600000");
+    sys::sysctls_in(&cns, &[&v4, &v6])
 }
 
 /// Host end of a container's veth on an FRR VTEP: `c<index>`.

@@ -153,6 +153,7 @@ pub fn spawn_in(ns: &str, prog: &Path, args: &[&str], log: &Path) -> Result<i32,
         .stdin(Stdio::null())
         .stdout(file)
         .stderr(err)
+        .env("NO_COLOR", "1")
         .process_group(0)
         .spawn()
         .map_err(|e| LabError::Command {
