@@ -723,7 +723,15 @@ impl Rib {
                 .update(&self.table, id, &old_m, &new_m, &mut self.events);
         }
         let mut added = 0u32;
-        for p in self.peers.0.values_mut().filter(|p| p.up) {
+        let old_src = old_best.as_ref().map(|p| p.source);
+        let new_src = new_best.map(|p| p.source);
+        for (pid, p) in self.peers.0.iter_mut().filter(|(_, p)| p.up) {
+            // A peer never gets its own routes back: when it is the only
+            // source involved and has nothing of this route, skip the queue.
+            let own = |s: Option<RouteSource>| s.is_none_or(|s| s == RouteSource::Peer(*pid));
+            if own(old_src) && own(new_src) && !p.adj_out.contains(&id) {
+                continue;
+            }
             if p.queued.insert(id) {
                 p.queue.push_back(id);
                 added += 1;
