@@ -271,3 +271,17 @@ fn take_outgoing_respects_max_in_fifo_order() {
     }
     assert_eq!(got, routes(25, 2));
 }
+
+#[test]
+fn stale_routes_go_when_the_peer_returns_without_graceful_restart() {
+    let mut rib = Rib::new(cfg());
+    let a = gr_peer(&mut rib, 2);
+    rib.apply_update(a, &reach(&Attrs::rt(10), vtep(2), routes(3, 2)))
+        .unwrap();
+    rib.peer_down(a, true);
+    assert_eq!(rib.routes(&RouteFilter::default()).len(), 3);
+    let (_, info) = peer(2, ASN); // gr_helper false
+    rib.peer_up(a, info);
+    assert!(rib.routes(&RouteFilter::default()).is_empty());
+    assert_eq!(rib.take_events().len(), 3 + 3, "3 added, then 3 withdrawn");
+}

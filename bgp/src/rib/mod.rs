@@ -278,6 +278,11 @@ impl Rib {
         p.info = info;
         p.up = true;
         p.eor_due = true;
+        if !info.gr_helper {
+            // RFC 4724 section 4.2: the restarted peer no longer has GR for
+            // the family, so its stale routes go now.
+            self.sweep(peer, true);
+        }
         self.resend_all(peer);
     }
 
