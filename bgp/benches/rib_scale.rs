@@ -6,8 +6,11 @@
 //! 2. bring up an eBGP peer and drain its whole Adj-RIB-Out in batches,
 //! 3. drop the source session (withdraw everything).
 //!
-//! Run: `cargo bench -p plane-bgp --bench rib_scale` (`RIB_ROUTES=N` to
-//! change the count). Output is one `key: value` per line.
+//! Run: `cargo bench -p plane-bgp --bench rib_scale`. Knobs: `RIB_ROUTES=N`
+//! (count), `RIB_MAC_ONLY=1` (MAC-only routes, as FRR sends for bridge FDB
+//! entries), `RIB_NO_VNIS=1` (no VNI configured: global table only, no
+//! import, as a pure route reflector or FRR without the VNI). Output is one
+//! `key: value` per line.
 
 use plane_bgp::rib::*;
 use plane_bgp::wire::*;
@@ -60,13 +63,19 @@ fn main() {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(1_000_000);
+    let flag = |k: &str| std::env::var(k).is_ok_and(|v| v == "1");
+    let (mac_only, no_vnis) = (flag("RIB_MAC_ONLY"), flag("RIB_NO_VNIS"));
     let router_id = Ipv4Addr::new(10, 0, 0, 1);
     let cfg = RibConfig {
         local_asn: ASN,
         router_id,
         cluster_id: None,
         vtep: IpAddr::V4(router_id),
-        vnis: (0..VNIS).map(|i| VniImport::auto(10 + i, ASN)).collect(),
+        vnis: if no_vnis {
+            Vec::new()
+        } else {
+            (0..VNIS).map(|i| VniImport::auto(10 + i, ASN)).collect()
+        },
     };
     let hosts = (n / (BATCH * VNIS as usize)).max(1);
     // Build the UPDATEs first so that only the RIB is measured.
@@ -108,7 +117,8 @@ fn main() {
                             esi: Esi::ZERO,
                             ethernet_tag: 0,
                             mac: MacAddr([0x02, 0x42, id[0], id[1], id[2], id[3]]),
-                            ip: Some(IpAddr::V4(Ipv4Addr::new(100, id[1], id[2], id[3]))),
+                            ip: (!mac_only)
+                                .then_some(IpAddr::V4(Ipv4Addr::new(100, id[1], id[2], id[3]))),
                             label1: vni,
                             label2: None,
                         }),
@@ -167,6 +177,8 @@ fn main() {
     let rss = rss_bytes().saturating_sub(rss0);
     let stats = rib.stats();
     println!("routes: {n}");
+    println!("mac_only: {mac_only}");
+    println!("vnis_configured: {}", !no_vnis);
     println!("updates: {}", updates.len());
     println!("dataplane_events: {events}");
     println!("attr_sets: {}", stats.attr_sets);
