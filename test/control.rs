@@ -521,6 +521,50 @@ fn oversize_request_is_refused_and_the_server_keeps_serving() {
     assert_eq!(server.client().show_summary().unwrap(), fake_summary());
 }
 
+#[test]
+fn endpoint_arguments_are_checked_before_the_handler_sees_them() {
+    let server = TestServer::start();
+    let cases = [
+        (
+            r#"{"request":"endpoint_add","vni":16777216,"mac":"02:00:00:00:00:01","ips":[],"attach":{"kind":"port","ifname":"p"}}"#,
+            "vni: 24-bit VNI expected, got 16777216",
+        ),
+        (
+            r#"{"request":"endpoint_add","vni":10,"mac":"01:00:5e:00:00:01","ips":[],"attach":{"kind":"port","ifname":"p"}}"#,
+            "mac: \"01:00:5e:00:00:01\" is a multicast MAC",
+        ),
+        (
+            r#"{"request":"endpoint_add","vni":10,"mac":"02:00:00:00:00:01","ips":[],"attach":{"kind":"port","ifname":"a/b"}}"#,
+            "attach.ifname: \"a/b\" is not a valid interface name",
+        ),
+        (
+            r#"{"request":"endpoint_add","vni":10,"mac":"02:00:00:00:00:01","ips":[],"attach":{"kind":"netns","netns":"c1","ifname":"eth0"}}"#,
+            "attach.netns: an absolute path or a PID expected",
+        ),
+        (
+            r#"{"request":"endpoint_add","vni":10,"mac":"02:00:00:00:00:01","ips":["10.1.0.2/24","10.1.0.2/16"],"attach":{"kind":"port","ifname":"p"}}"#,
+            "ips: 10.1.0.2 given twice",
+        ),
+        (
+            r#"{"request":"endpoint_del","vni":0,"mac":"02:00:00:00:00:01"}"#,
+            "vni: 24-bit VNI expected, got 0",
+        ),
+    ];
+    for (request, why) in cases {
+        let (v, _) = server.raw(format!("{request}\n").as_bytes());
+        assert_eq!(error_code(&v), "invalid_argument", "{request}: {v}");
+        let message = v["error"]["message"].as_str().unwrap();
+        assert!(
+            message.starts_with(why),
+            "{request}: {message:?} should start with {why:?}"
+        );
+    }
+    // A prefix length too long for the family is refused while decoding.
+    let (v, _) = server.raw(b"{\"request\":\"endpoint_add\",\"vni\":10,\"mac\":\"02:00:00:00:00:01\",\"ips\":[\"10.1.0.2/33\"],\"attach\":{\"kind\":\"port\",\"ifname\":\"p\"}}\n");
+    assert_eq!(error_code(&v), "bad_request", "{v}");
+    assert_eq!(server.client().show_endpoints(None).unwrap(), vec![]);
+}
+
 /// A handler that answers every request with the wrong kind of response.
 struct Confused;
 
@@ -975,6 +1019,28 @@ fn planectl_usage_errors_exit_2() {
             "a",
         ],
         &["endpoint", "del", "--vni", "10"],
+        &[
+            "endpoint",
+            "add",
+            "--vni",
+            "10",
+            "--mac",
+            "02:00:00:00:00:01",
+            "--port",
+            "way-too-long-ifname",
+        ],
+        &[
+            "endpoint",
+            "add",
+            "--vni",
+            "10",
+            "--mac",
+            "02:00:00:00:00:01",
+            "--netns",
+            "1",
+            "--ifname",
+            "a b",
+        ],
     ];
     for args in cases {
         let o = planectl(&server.path, args);
@@ -1131,4 +1197,30 @@ fn dto_json_rejects_inconsistent_routes() {
         .contains("\"local\" or a peer address"));
     let cidr: IpCidr = serde_json::from_value(serde_json::json!("10.0.0.1/8")).unwrap();
     assert_eq!(cidr.prefix_len, 8);
+}
+
+#[test]
+fn config_values_become_dtos_and_server_options() {
+    let text = "[bgp]\nasn = 65000\nrouter_id = \"10.0.0.1\"\n[[bgp.neighbor]]\naddress = \"10.0.0.2\"\nremote_asn = 65001\ndescription = \"b\"\n[underlay]\nlocal_ip = \"10.0.0.1\"\n[[vni]]\nid = 10\nimport_rt = [\"auto\", \"*:10\"]\n[control]\nsocket = \"/tmp/x.sock\"\n";
+    let config = plane::config::Config::parse(text, "plane.toml").unwrap();
+    let v = serde_json::to_value(VniInfo::configured(&config.vnis[0])).unwrap();
+    assert_eq!(v["rd"], "10.0.0.1:1");
+    assert_eq!(v["import_rt"], serde_json::json!(["65000:10", "*:10"]));
+    assert_eq!(v["export_rt"], serde_json::json!(["65000:10"]));
+    let n = Neighbor::configured(&config.neighbors[0]);
+    assert_eq!(
+        (n.state, n.remote_asn, n.description.as_deref()),
+        (SessionState::Idle, 65001, Some("b"))
+    );
+    let opts = ServerOptions::from_config(&config.control).unwrap();
+    assert_eq!(
+        (opts.socket.to_str(), &opts.access),
+        (Some("/tmp/x.sock"), &AccessPolicy::default())
+    );
+    let mut control = config.control.clone();
+    control.group = Some("no-such-group-plane-test".into());
+    assert!(matches!(
+        ServerOptions::from_config(&control),
+        Err(ServerError::UnknownGroup(_))
+    ));
 }

@@ -9,7 +9,7 @@
 //! Invariant: `parse` returns `Ok` only when `Ctx::errors` stayed empty, so
 //! every `Option` left `None` by a failed read is behind an error.
 
-use super::values::{parse_rd, parse_rt, parse_rt_match, RtMatch};
+use super::values::{check_ifname, parse_rd, parse_rt, parse_rt_match, RtMatch};
 use super::*;
 use std::collections::HashMap;
 use std::ops::Range;
@@ -243,22 +243,6 @@ fn as_parsed<T>(
             None
         }
     }
-}
-
-/// Linux `dev_valid_name`: 1..=15 bytes, not `.`/`..`, no `/`, `:` or space.
-fn check_ifname(s: &str) -> Result<String, String> {
-    if s.is_empty() || s.len() > 15 {
-        return Err(format!(
-            "interface name of 1 to 15 bytes expected, got {s:?} ({} bytes)",
-            s.len()
-        ));
-    }
-    if s == "." || s == ".." || s.chars().any(|c| c == '/' || c == ':' || c.is_whitespace()) {
-        return Err(format!(
-            "{s:?} is not a valid interface name (no '/', ':' or spaces)"
-        ));
-    }
-    Ok(s.to_string())
 }
 
 fn secs(n: u64) -> Duration {

@@ -194,6 +194,18 @@ impl ServerOptions {
     }
 }
 
+impl ServerOptions {
+    /// The options `[control]` asks for (the group resolved): what planed
+    /// uses after applying `--socket` / `PLANE_SOCKET` to `control.socket`.
+    pub fn from_config(
+        control: &crate::config::ControlConfig,
+    ) -> Result<ServerOptions, ServerError> {
+        let mut opts = ServerOptions::new(&control.socket);
+        opts.access = AccessPolicy::from_group_name(control.group.as_deref())?;
+        Ok(opts)
+    }
+}
+
 /// Why the server could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum ServerError {
@@ -509,6 +521,9 @@ async fn answer<H: ControlHandler>(
     caller: Caller,
 ) -> Vec<ReplyLine> {
     let verb = request.verb();
+    if let Err(e) = request.validate() {
+        return vec![ReplyLine::Error(e)];
+    }
     if request.is_change() {
         if let Err(e) = access.authorize_change(&caller, groups_of_user) {
             tracing::warn!(verb, uid = caller.uid, "control change refused: {e}");
