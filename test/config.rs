@@ -3,6 +3,8 @@
 //! diff, and `planed --check-config` run as a process. The control socket,
 //! its client and planectl are tested in `control.rs` (a module of this test).
 
+mod control;
+
 use plane::config::{BumMode, Config, ConfigDiff, RtMatch};
 use plane_bgp::wire::{RouteDistinguisher, RouteTarget};
 use std::net::{IpAddr, Ipv4Addr};
@@ -552,4 +554,57 @@ fn planed_usage_errors_exit_2() {
     let out = planed().arg("--no-such-flag").output().unwrap();
     assert_eq!(out.status.code(), Some(2));
 }
-mod control;
+
+#[test]
+fn planed_logs_to_stderr_and_plane_log_overrides_the_level() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("plane.toml");
+    std::fs::write(&path, format!("{MINIMAL}[log]\nlevel = \"info\"\n")).unwrap();
+    let run = |plane_log: Option<&str>| {
+        let mut cmd = planed();
+        cmd.arg("--config")
+            .arg(&path)
+            .arg("--socket")
+            .arg(dir.path().join("s.sock"));
+        match plane_log {
+            Some(f) => cmd.env("PLANE_LOG", f),
+            None => cmd.env_remove("PLANE_LOG"),
+        };
+        let out = cmd.output().unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+            out.stdout,
+        )
+    };
+    // The daemon is not wired yet: it logs its config, then says so (exit 1).
+    let (code, stderr, stdout) = run(None);
+    assert_eq!(code, Some(1));
+    assert!(stdout.is_empty());
+    assert!(
+        stderr.contains("INFO") && stderr.contains("config loaded"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains(&format!(
+            "control socket {}",
+            dir.path().join("s.sock").display()
+        )),
+        "--socket applied: {stderr}"
+    );
+    assert!(
+        !stderr.contains('\u{1b}'),
+        "no colours when stderr is not a terminal: {stderr:?}"
+    );
+    let (_, stderr, _) = run(Some("error"));
+    assert!(
+        !stderr.contains("config loaded") && stderr.contains("not wired yet"),
+        "{stderr}"
+    );
+    let (code, stderr, _) = run(Some("plane=notalevel"));
+    assert_eq!(code, Some(1));
+    assert!(
+        stderr.contains("PLANE_LOG: invalid tracing filter"),
+        "{stderr}"
+    );
+}
