@@ -182,8 +182,9 @@ fn full_example_resolves_every_value() {
 #[test]
 fn two_line_vni_section_gets_every_default() {
     let c = parse(&format!(
-        "{MINIMAL}[[vni]]\nid = 10\n[[vni]]\nid = 16777215\n"
+        "{MINIMAL}[[vni]]\nid = 10\n[[vni]]\nid = 16777215\n[[vni]]\nid = 30\nbum = \"proxy\"\n"
     ));
+    assert_eq!(c.vnis[2].bum, BumMode::Proxy);
     assert_eq!(c.bgp.listen.to_string(), "0.0.0.0:179");
     assert_eq!(c.bgp.hold_time, Duration::from_secs(90));
     assert_eq!(c.bgp.keepalive, Duration::from_secs(30));
@@ -415,7 +416,7 @@ bum = "broadcast"
         "plane.toml:11:14: underlay.vxlan_port: UDP port 1..=65535 expected, got 70000",
         "plane.toml:14:6: vni.id: 24-bit VNI expected, got 20000000",
         "plane.toml:18:6: vni.rd: route distinguisher",
-        "plane.toml:19:7: vni.bum: \"suppress\" or \"flood\" expected, got \"broadcast\"",
+        "plane.toml:19:7: vni.bum: \"suppress\", \"flood\" or \"proxy\" expected, got \"broadcast\"",
     ];
     assert_eq!(errs.len(), expected_prefixes.len(), "{errs:#?}");
     for (got, want) in errs.iter().zip(expected_prefixes) {

@@ -838,7 +838,10 @@ fn read_vni(
         Some(v) => as_parsed(ctx, v, "vni.bum", |s| match s {
             "suppress" => Ok(BumMode::Suppress),
             "flood" => Ok(BumMode::Flood),
-            _ => Err(format!("\"suppress\" or \"flood\" expected, got {s:?}")),
+            "proxy" => Ok(BumMode::Proxy),
+            _ => Err(format!(
+                "\"suppress\", \"flood\" or \"proxy\" expected, got {s:?}"
+            )),
         }),
         None => Some(BumMode::Suppress),
     };
