@@ -238,12 +238,12 @@ fn vni_over_24_bits() {
 fn unknown_keys_anywhere() {
     assert_one_error(
         &format!("{MINIMAL}[[vni]]\nid = 10\nbrige = \"br-x\"\n"),
-        "plane.toml:8:1: vni.brige: unknown key (expected one of: id, bridge, vxlan, rd, import_rt, export_rt, bum)",
+        "plane.toml:8:1: vni.brige: unknown key, did you mean \"bridge\"? (expected one of: id, bridge, vxlan, rd, import_rt, export_rt, bum)",
     );
     let errs = errors(&format!("{MINIMAL}[bgpp]\nasn = 1\n"));
     assert_eq!(errs.len(), 1);
     assert!(
-        errs[0].starts_with("plane.toml:6:2: bgpp: unknown top-level key"),
+        errs[0].starts_with("plane.toml:6:2: bgpp: unknown top-level key, did you mean \"bgp\"?"),
         "{errs:?}"
     );
     let errs = errors(&MINIMAL.replace("asn = 65000", "asn = 65000\nhold = 3"));

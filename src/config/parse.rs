@@ -103,10 +103,17 @@ impl<'a, 'i> Table<'a, 'i> {
                 } else {
                     "key"
                 };
+                let hint = match known.iter().find(|c| edit_distance(c, k.get_ref()) <= 2) {
+                    Some(close) => format!(", did you mean {close:?}?"),
+                    None => String::new(),
+                };
                 ctx.error(
                     &k.span(),
                     &self.key(k.get_ref()),
-                    format!("unknown {what} (expected one of: {})", known.join(", ")),
+                    format!(
+                        "unknown {what}{hint} (expected one of: {})",
+                        known.join(", ")
+                    ),
                 );
             }
         }
@@ -124,6 +131,25 @@ impl<'a, 'i> Table<'a, 'i> {
         }
         v
     }
+}
+
+/// Levenshtein distance, for "did you mean" on unknown keys (short strings).
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut cur = vec![i + 1];
+        for (j, cb) in b.iter().enumerate() {
+            let substitute = prev
+                .get(j)
+                .map_or(usize::MAX, |p| p + usize::from(ca != *cb));
+            let insert = cur.get(j).map_or(usize::MAX, |c| c + 1);
+            let delete = prev.get(j + 1).map_or(usize::MAX, |p| p + 1);
+            cur.push(substitute.min(insert).min(delete));
+        }
+        prev = cur;
+    }
+    prev.last().copied().unwrap_or(0)
 }
 
 fn type_name(v: &DeValue<'_>) -> &'static str {
