@@ -5,4 +5,5 @@
 //!
 //! The pure parts never do I/O and never read the clock: time is an argument.
 
+pub mod rib;
 pub mod wire;
