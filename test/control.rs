@@ -619,6 +619,28 @@ fn connections_beyond_the_limit_are_told_to_retry() {
 }
 
 #[test]
+fn idle_connections_are_closed() {
+    let server = TestServer::start_with(
+        |mut o| {
+            o.idle_timeout = Duration::from_millis(100);
+            o
+        },
+        |rt| {
+            let (h, calls) = channel(4);
+            rt.spawn(fake_daemon(calls));
+            Arc::new(h)
+        },
+    );
+    let s = UnixStream::connect(&server.path).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let started = std::time::Instant::now();
+    let mut line = String::new();
+    // EOF, not the 10 s read timeout: the server closed the idle connection.
+    assert_eq!(BufReader::new(s).read_line(&mut line).unwrap(), 0);
+    assert!(started.elapsed() < Duration::from_secs(5));
+}
+
+#[test]
 fn socket_file_life_cycle() {
     let mut server = TestServer::start();
     let path = server.path.clone();

@@ -177,7 +177,8 @@ pub struct ServerOptions {
     pub socket_mode: u32,
     pub max_request_bytes: usize,
     pub max_connections: usize,
-    /// A connection that sends no complete request for this long is closed.
+    /// A connection that sends no complete request, or does not read its
+    /// reply, for this long is closed.
     pub idle_timeout: Duration,
 }
 
@@ -506,9 +507,17 @@ async fn serve_connection<H: ControlHandler>(
             )))],
             Ok(request) => answer(handler, &opts.access, request, caller).await,
         };
-        if let Err(e) = write_lines(&mut write, &lines).await {
-            tracing::debug!("control connection: cannot reply: {e}");
-            return;
+        // A client that stops reading must not hold its slot forever.
+        match tokio::time::timeout(opts.idle_timeout, write_lines(&mut write, &lines)).await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => {
+                tracing::debug!("control connection: cannot reply: {e}");
+                return;
+            }
+            Err(_) => {
+                tracing::debug!("control connection: client stopped reading; closed");
+                return;
+            }
         }
     }
 }
