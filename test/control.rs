@@ -503,6 +503,42 @@ fn garbage_and_unknown_requests_get_typed_errors_and_the_connection_lives_on() {
 }
 
 #[test]
+fn random_bytes_never_cost_more_than_an_error_line() {
+    let server = TestServer::start();
+    let mut s = UnixStream::connect(&server.path).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let mut r = BufReader::new(s.try_clone().unwrap());
+    // xorshift: deterministic, so a failure replays.
+    let mut state: u64 = 0x9e37_79b9_7f4a_7c15;
+    let mut next = move || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state
+    };
+    for i in 0..300 {
+        let len = usize::try_from(next() % 200).unwrap();
+        let mut line: Vec<u8> = (0..len)
+            .map(|_| next().to_le_bytes()[0])
+            .filter(|&b| b != b'\n')
+            .collect();
+        // Every third line is JSON-ish, to get past the first byte.
+        if i % 3 == 0 {
+            line.splice(0..0, b"{\"request\":".iter().copied());
+        }
+        if line.iter().all(u8::is_ascii_whitespace) {
+            continue;
+        }
+        line.push(b'\n');
+        s.write_all(&line).unwrap();
+        let v = read_json_line(&mut r);
+        assert_eq!(error_code(&v), "bad_request", "line {i}: {line:?}");
+    }
+    s.write_all(b"{\"request\":\"show_summary\"}\n").unwrap();
+    assert_eq!(read_json_line(&mut r)["item"]["asn"], 65000);
+}
+
+#[test]
 fn oversize_request_is_refused_and_the_server_keeps_serving() {
     let server = TestServer::start();
     let mut big = vec![b'x'; MAX_REQUEST_BYTES + 10];
