@@ -846,6 +846,14 @@ impl Rib {
             self.table.release(id);
         }
         if let Some(p) = self.peers.0.get_mut(&peer) {
+            if p.queue.is_empty() {
+                // After a full-table burst, do not keep its high-water mark.
+                p.queue.shrink_to_fit();
+                p.queued.shrink_to_fit();
+                if p.adj_out.is_empty() {
+                    p.adj_out.shrink_to_fit();
+                }
+            }
             if p.queue.is_empty() && p.eor_due {
                 p.eor_due = false;
                 out.end_of_rib = true;

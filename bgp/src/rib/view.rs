@@ -232,6 +232,9 @@ impl View {
         }
         if group.is_empty() {
             self.macs.remove(&(vni, mac));
+            if self.macs.is_empty() {
+                self.macs.shrink_to_fit();
+            }
         }
     }
 
