@@ -75,6 +75,8 @@ fn init_logging(configured: &str) -> Result<(), String> {
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        // Colours only for a person at a terminal, not for journald or a file.
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .try_init()
         .map_err(|e| format!("cannot set up logging: {e}"))
 }
@@ -85,5 +87,5 @@ fn init_logging(configured: &str) -> Result<(), String> {
 /// `PLANE_SOCKET`, and logging set up).
 fn run(config: Config) -> Result<(), String> {
     tracing::info!(summary = %config.summary(), "config loaded");
-    Err("planed: the daemon is not wired yet (only --check-config works)".into())
+    Err("the daemon is not wired yet (only --check-config works)".into())
 }
