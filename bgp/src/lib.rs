@@ -14,4 +14,6 @@
 
 pub mod fsm;
 pub mod rib;
+pub mod session;
+pub mod speaker;
 pub mod wire;

@@ -317,6 +317,12 @@ impl Fsm {
         self.negotiated.as_deref()
     }
 
+    /// True after ManualStop (and before the first ManualStart): the
+    /// session must stay down, incoming connections are refused.
+    pub fn is_stopped(&self) -> bool {
+        self.stopped
+    }
+
     /// RFC 4271 ConnectRetryCounter.
     pub fn connect_retry_counter(&self) -> u32 {
         self.connect_retry_counter
