@@ -14,4 +14,5 @@
 
 pub mod config;
 pub mod control;
+pub mod daemon;
 pub mod lab;
