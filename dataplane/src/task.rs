@@ -116,6 +116,7 @@ enum Command {
     Resync(oneshot::Sender<Result<ApplyReport, BackendError>>),
     Snapshot(oneshot::Sender<Vec<VniSnapshot>>),
     Desired(oneshot::Sender<Desired>),
+    Plan(oneshot::Sender<Result<Plan, BackendError>>),
 }
 
 /// Handle to the dataplane task. Cloneable; the task stops when every handle
@@ -240,6 +241,17 @@ impl Dataplane {
             .await
             .map_err(|_| DataplaneError::Stopped)?;
         rx.await.map_err(|_| DataplaneError::Stopped)
+    }
+
+    /// Dry run: dumps the kernel and returns what a full resync would do,
+    /// without doing it (drift report for operators and tests).
+    pub async fn plan(&self) -> Result<Plan, DataplaneError> {
+        let (tx, rx) = oneshot::channel();
+        self.tx
+            .send(Command::Plan(tx))
+            .await
+            .map_err(|_| DataplaneError::Stopped)?;
+        Ok(rx.await.map_err(|_| DataplaneError::Stopped)??)
     }
 
     pub async fn set_vni(&self, cfg: VniConfig) -> Result<ApplyReport, DataplaneError> {
@@ -393,6 +405,14 @@ impl<B: Backend> Task<B> {
             }
             Command::Desired(reply) => {
                 let _ = reply.send(self.desired.clone());
+            }
+            Command::Plan(reply) => {
+                let r = self
+                    .backend
+                    .observe()
+                    .await
+                    .map(|o| reconcile(&self.desired, &o));
+                let _ = reply.send(r);
             }
         }
     }
@@ -623,6 +643,26 @@ impl<B: Backend> Task<B> {
                         self.pending.vnis.insert(vni);
                         self.schedule();
                     }
+                }
+            }
+            Notification::PortFlags { name, flags } => {
+                let Some((vni, _)) = self.desired.vni_of_device(&name) else {
+                    return;
+                };
+                if let Some(l) = self.observed.links.get_mut(&name) {
+                    l.port_flags = flags;
+                    if flags.is_none() {
+                        l.master = None;
+                    }
+                }
+                let mut scope = Scope::default();
+                scope.vnis.insert(vni);
+                if !reconcile_scope(&self.desired, &self.observed, &scope)
+                    .ops
+                    .is_empty()
+                {
+                    self.pending.vnis.insert(vni);
+                    self.schedule();
                 }
             }
             Notification::Fdb {
