@@ -378,6 +378,13 @@ fn containers_ping_across_hosts_without_bum() {
 }
 
 #[test]
+fn userspace_responder_mode_without_bum() {
+    require_root!();
+    require_program!("tcpdump");
+    bum_less(BumPolicy::UserspaceResponder);
+}
+
+#[test]
 fn ipv6_underlay_ping() {
     require_root!();
     let t = TwoHosts::new().expect("topology");

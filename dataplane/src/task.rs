@@ -34,9 +34,10 @@ use tokio::time::Instant;
 use tracing::{debug, info, warn};
 
 use crate::backend::{Backend, BackendError, Notification, OpError};
+use crate::local_io::{Binding, LocalIo};
 use crate::reconcile::{apply_to_observed, reconcile, reconcile_scope, Op, Plan, Scope};
 use crate::state::{Change, ChangeError, Desired, DeviceRole, FdbObs, NeighObs, Observed};
-use crate::types::{Mac, Vni, VniConfig};
+use crate::types::{BumPolicy, Mac, Vni, VniConfig};
 
 /// How long notifications are collected before drift is repaired.
 const DEBOUNCE: Duration = Duration::from_millis(50);
@@ -131,8 +132,19 @@ impl Dataplane {
     /// then serves commands and notifications. Returns the handle and the
     /// event stream.
     pub async fn start<B: Backend>(
+        backend: B,
+        notifications: Option<mpsc::Receiver<Notification>>,
+    ) -> Result<(Dataplane, mpsc::Receiver<Event>), DataplaneError> {
+        Self::start_with_io(backend, notifications, None).await
+    }
+
+    /// [`Dataplane::start`] with ARP/ND snooping and the userspace responder:
+    /// threads started per VNI bridge report on `snoop_tx` (the sender of
+    /// `notifications`).
+    async fn start_with_io<B: Backend>(
         mut backend: B,
         notifications: Option<mpsc::Receiver<Notification>>,
+        snoop_tx: Option<mpsc::Sender<Notification>>,
     ) -> Result<(Dataplane, mpsc::Receiver<Event>), DataplaneError> {
         let observed = backend.observe().await?;
         let (tx, rx) = mpsc::channel(CHANNEL);
@@ -153,6 +165,8 @@ impl Dataplane {
             deadline: None,
             events: ev_tx,
             learned_ips: BTreeMap::new(),
+            snoop_tx,
+            local_io: BTreeMap::new(),
         };
         tokio::spawn(task.run(rx, notifications));
         Ok((Dataplane { tx }, ev_rx))
@@ -167,8 +181,8 @@ impl Dataplane {
         let (ntx, nrx) = mpsc::channel(CHANNEL);
         // Subscribe before the first dump, so that nothing between dump and
         // subscription is missed.
-        crate::netlink::spawn_monitor(ntx)?;
-        Dataplane::start(backend, Some(nrx)).await
+        crate::netlink::spawn_monitor(ntx.clone())?;
+        Dataplane::start_with_io(backend, Some(nrx), Some(ntx)).await
     }
 
     /// Starts over a [`crate::recording::RecordingBackend`] with an empty
@@ -192,6 +206,8 @@ impl Dataplane {
             deadline: None,
             events: ev_tx,
             learned_ips: BTreeMap::new(),
+            snoop_tx: None,
+            local_io: BTreeMap::new(),
         };
         tokio::spawn(task.run(rx, None));
         (Dataplane { tx }, ev_rx, log)
@@ -346,6 +362,10 @@ struct Task<B> {
     events: mpsc::Sender<Event>,
     /// Local IP bindings already reported, to report changes only.
     learned_ips: BTreeMap<(Vni, IpAddr), Mac>,
+    /// Where snooper threads report (`None`: no packet I/O, e.g. recording).
+    snoop_tx: Option<mpsc::Sender<Notification>>,
+    /// Snooper/responder thread per VNI.
+    local_io: BTreeMap<Vni, LocalIo>,
 }
 
 impl<B: Backend> Task<B> {
@@ -398,6 +418,7 @@ impl<B: Backend> Task<B> {
             Command::Resync(reply) => {
                 self.synced = true;
                 let r = self.full_resync().await;
+                self.sync_local_io(&Scope::default());
                 let _ = reply.send(r);
             }
             Command::Snapshot(reply) => {
@@ -469,7 +490,53 @@ impl<B: Backend> Task<B> {
             reconcile_scope(&self.desired, &self.observed, &scope)
         };
         self.execute(plan, &mut report).await;
+        self.sync_local_io(&scope);
         report
+    }
+
+    /// Starts, restarts or stops the snooper/responder threads to match the
+    /// desired VNIs, and hands binding changes of `scope` to responders.
+    fn sync_local_io(&mut self, scope: &Scope) {
+        let Some(notify) = self.snoop_tx.clone() else {
+            return;
+        };
+        self.local_io.retain(|vni, io| {
+            self.desired.vnis.get(vni).is_some_and(|st| {
+                st.config.bridge == io.bridge()
+                    && io.responder() == (st.config.bum == BumPolicy::UserspaceResponder)
+            })
+        });
+        for (vni, st) in &self.desired.vnis {
+            if self.local_io.contains_key(vni)
+                || !self.observed.links.contains_key(&st.config.bridge)
+            {
+                continue;
+            }
+            let responder = st.config.bum == BumPolicy::UserspaceResponder;
+            let initial = if responder {
+                st.ips
+                    .iter()
+                    .map(|(ip, mac)| Binding::Set(*ip, *mac))
+                    .collect()
+            } else {
+                Vec::new()
+            };
+            match LocalIo::start(&st.config.bridge, responder, initial, notify.clone()) {
+                Ok(io) => {
+                    self.local_io.insert(*vni, io);
+                }
+                Err(e) => warn!(%vni, %e, "ARP/ND snooping not started"),
+            }
+        }
+        for (vni, ip) in &scope.ips {
+            let Some(io) = self.local_io.get(vni).filter(|io| io.responder()) else {
+                continue;
+            };
+            match self.desired.vnis.get(vni).and_then(|st| st.ips.get(ip)) {
+                Some(mac) => io.update(Binding::Set(*ip, *mac)),
+                None => io.update(Binding::Remove(*ip)),
+            }
+        }
     }
 
     async fn execute(&mut self, plan: Plan, report: &mut ApplyReport) {
@@ -492,8 +559,11 @@ impl<B: Backend> Task<B> {
                 }
             }
         }
-        // The kernel chose the indexes of created devices: learn them.
+        // The kernel chose the indexes of created devices: learn them. A
+        // recreated bridge also invalidates packet sockets bound to the old
+        // one: restart the snooper threads (sync_local_io starts them).
         if created {
+            self.local_io.clear();
             match self.backend.observe().await {
                 Ok(o) => self.observed = o,
                 Err(e) => warn!(%e, "dump after device creation failed"),
@@ -556,6 +626,7 @@ impl<B: Backend> Task<B> {
             self.execute(plan, &mut report).await;
             report
         };
+        self.sync_local_io(&Scope::default());
         for f in report.failed {
             self.event(Event::OpFailed {
                 op: f.op,
