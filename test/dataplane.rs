@@ -658,3 +658,78 @@ fn local_endpoints_are_learned() {
         "local IP events v4 {seen_ip4} v6 {seen_ip6}"
     );
 }
+
+#[test]
+fn veth_helper_plumbs_a_container() {
+    use plane_dataplane::netlink::veth::{create_veth, NetnsRef, VethSpec};
+    require_root!();
+    let t = TwoHosts::new().expect("topology");
+    let rt = rt();
+    let d1 = HostDp::start(&t.h1.ns.path());
+    let d2 = HostDp::start(&t.h2.ns.path());
+    program(
+        &rt,
+        &d1.dp,
+        changes(&t.h1, &t.h2, BumPolicy::Suppress, false),
+    );
+    program(
+        &rt,
+        &d2.dp,
+        changes(&t.h2, &t.h1, BumPolicy::Suppress, false),
+    );
+    let c3 = plane_test::Netns::new("c").expect("netns");
+    let mac3 = Mac::from_str("02:00:00:00:00:03").expect("mac");
+    let spec = VethSpec {
+        host_ifname: "vc3".into(),
+        netns: NetnsRef::Path(c3.path()),
+        container_ifname: "eth0".into(),
+        mac: Some(mac3),
+        addresses: vec![
+            "10.0.0.3/24".parse().expect("net"),
+            "fd00:10::3/64".parse().expect("net"),
+        ],
+        mtu: 1450,
+    };
+    let got = plane_test::topo::in_netns(&t.h1.ns.path(), move || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime");
+        rt.block_on(create_veth(&spec))
+    })
+    .expect("thread")
+    .expect("create_veth");
+    assert_eq!(got, mac3);
+    let r = rt
+        .block_on(d1.dp.add_local_port(vni10(), "vc3"))
+        .expect("add port");
+    assert!(r.failed.is_empty(), "{r:?}");
+    let vtep1: IpAddr = t.h1.vtep.parse().expect("ip");
+    let r = rt
+        .block_on(d2.dp.apply(vec![
+            Change::SetRemoteMac {
+                vni: vni10(),
+                mac: mac3,
+                vtep: vtep1,
+            },
+            Change::SetRemoteIp {
+                vni: vni10(),
+                ip: "10.0.0.3".parse().expect("ip"),
+                mac: mac3,
+            },
+        ]))
+        .expect("apply");
+    assert!(r.failed.is_empty(), "{r:?}");
+    let link =
+        t.h1.ns
+            .exec("bridge", ["-d", "link", "show", "dev", "vc3"])
+            .expect("bridge link");
+    assert!(link.contains("master br10"), "{link}");
+    let addr = c3.ip(&["-o", "addr", "show", "dev", "eth0"]).expect("addr");
+    assert!(
+        addr.contains("10.0.0.3/24") && addr.contains("fd00:10::3/64"),
+        "{addr}"
+    );
+    c3.exec("ping", ["-c", "2", "-i", "0.2", "-W", "2", &t.h2.ip4])
+        .expect("ping from the plumbed container");
+}

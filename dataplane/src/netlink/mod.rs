@@ -218,7 +218,17 @@ impl NetlinkBackend {
     }
 
     async fn link_op(&mut self, op: &Op) -> Result<(), OpError> {
-        let (msg, flags) = self.link_message(op)?;
+        // A device that appeared since the last dump (a container's veth):
+        // refresh the index once before giving up.
+        let (msg, flags) = match self.link_message(op) {
+            Err(OpError::NoDevice(_)) => {
+                self.refresh_index()
+                    .await
+                    .map_err(|e| OpError::Kernel(e.to_string()))?;
+                self.link_message(op)?
+            }
+            r => r?,
+        };
         let mut req = NetlinkMessage::from(msg);
         req.header.flags = flags;
         let mut r = Self::send_batch(self.handle.clone(), vec![req]).await;
@@ -368,6 +378,19 @@ impl NetlinkBackend {
 
     async fn entry_ops(&mut self, ops: &[&Op]) -> Vec<Result<(), OpError>> {
         let mut results: Vec<Option<Result<(), OpError>>> = vec![None; ops.len()];
+        let missing = ops.iter().any(|op| match op {
+            Op::AddFdb { dev, .. }
+            | Op::DelFdb { dev, .. }
+            | Op::AddFlood { dev, .. }
+            | Op::DelFlood { dev, .. } => !self.index.contains_key(dev),
+            Op::AddNeigh { bridge, .. } | Op::DelNeigh { bridge, .. } => {
+                !self.index.contains_key(bridge)
+            }
+            _ => false,
+        });
+        if missing {
+            let _ = self.refresh_index().await;
+        }
         let mut sendable: Vec<(usize, Msg)> = Vec::with_capacity(ops.len());
         for (i, op) in ops.iter().enumerate() {
             match self.entry_message(op) {
@@ -927,3 +950,4 @@ fn notification(m: RouteNetlinkMessage) -> Option<Notification> {
         deleted,
     })
 }
+pub mod veth;
