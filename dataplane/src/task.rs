@@ -36,7 +36,7 @@ use tracing::{debug, info, warn};
 use crate::backend::{Backend, BackendError, Notification, OpError};
 use crate::local_io::{Binding, LocalIo};
 use crate::reconcile::{apply_to_observed, reconcile, reconcile_scope, Op, Plan, Scope};
-use crate::state::{Change, ChangeError, Desired, DeviceRole, FdbObs, NeighObs, Observed};
+use crate::state::{Change, ChangeError, Desired, DeviceRole, Observed};
 use crate::types::{BumPolicy, Mac, Vni, VniConfig};
 
 /// How long notifications are collected before drift is repaired.
@@ -616,7 +616,7 @@ impl<B: Backend> Task<B> {
             }
         } else {
             let mut report = ApplyReport::default();
-            let mut plan = reconcile_scope(&self.desired, &self.observed, &scope);
+            let mut plan = self.forced_plan(&scope);
             if !self.synced {
                 plan.ops.retain(is_additive);
             }
@@ -639,6 +639,57 @@ impl<B: Backend> Task<B> {
         if full {
             self.event(Event::Resynced { ops: report.ops });
         }
+    }
+
+    /// The repair plan for keys that notifications reported as drifted.
+    ///
+    /// Entry notifications may be stale (they are processed after the
+    /// results of later operations), so they never rewrite the cached view:
+    /// a desired entry reported deleted or altered is simply installed again
+    /// (add with replace is idempotent). Devices are reconciled from the
+    /// cached view, which link notifications keep current.
+    fn forced_plan(&self, scope: &Scope) -> Plan {
+        let links = Scope {
+            vnis: scope.vnis.clone(),
+            ..Scope::default()
+        };
+        let mut plan = reconcile_scope(&self.desired, &self.observed, &links);
+        for (vni, mac) in &scope.macs {
+            if let Some(st) = self.desired.vnis.get(vni) {
+                if let Some(vtep) = st.macs.get(mac) {
+                    plan.ops.push(Op::AddFdb {
+                        vni: *vni,
+                        dev: st.config.vxlan.clone(),
+                        mac: *mac,
+                        vtep: *vtep,
+                    });
+                }
+            }
+        }
+        for (vni, ip) in &scope.ips {
+            if let Some(st) = self.desired.vnis.get(vni) {
+                if let Some(mac) = st.ips.get(ip) {
+                    plan.ops.push(Op::AddNeigh {
+                        vni: *vni,
+                        bridge: st.config.bridge.clone(),
+                        ip: *ip,
+                        mac: *mac,
+                    });
+                }
+            }
+        }
+        for (vni, vtep) in &scope.flood {
+            if let Some(st) = self.desired.vnis.get(vni) {
+                if st.config.bum.floods() && st.flood.contains(vtep) {
+                    plan.ops.push(Op::AddFlood {
+                        vni: *vni,
+                        dev: st.config.vxlan.clone(),
+                        vtep: *vtep,
+                    });
+                }
+            }
+        }
+        plan
     }
 
     fn schedule(&mut self) {
@@ -751,39 +802,27 @@ impl<B: Backend> Task<B> {
                 let Some((vni, role)) = self.desired.vni_of_device(&dev) else {
                     return;
                 };
+                let Some(st) = self.desired.vnis.get(&vni) else {
+                    return;
+                };
                 match role {
-                    DeviceRole::Vxlan => {
-                        if mac == Mac::ZERO {
-                            if let (Some(t), false) = (vtep, master_entry) {
-                                if deleted {
-                                    self.observed.flood.remove(&(dev.clone(), t));
-                                } else {
-                                    self.observed.flood.insert((dev.clone(), t), ext_learned);
-                                }
+                    DeviceRole::Vxlan if mac == Mac::ZERO => {
+                        // A flood entry of ours vanished.
+                        if let (Some(t), false, true) = (vtep, master_entry, deleted) {
+                            if st.config.bum.floods() && st.flood.contains(&t) {
                                 self.pending.flood.insert((vni, t));
+                                self.schedule();
                             }
-                        } else {
-                            let key = (dev.clone(), mac);
-                            let e = self.observed.fdb.entry(key.clone()).or_insert(FdbObs {
-                                vtep: None,
-                                master: false,
-                                owned: false,
-                            });
-                            if master_entry {
-                                e.master = !deleted;
-                            } else if deleted {
-                                e.vtep = None;
-                                e.owned = false;
-                            } else {
-                                e.vtep = vtep;
-                                e.owned = ext_learned;
-                            }
-                            if e.vtep.is_none() && !e.master {
-                                self.observed.fdb.remove(&key);
-                            }
-                            self.pending.macs.insert((vni, mac));
                         }
-                        if deleted {
+                    }
+                    DeviceRole::Vxlan => {
+                        let Some(want) = st.macs.get(&mac) else {
+                            return;
+                        };
+                        let drifted =
+                            deleted || (!master_entry && (vtep != Some(*want) || !ext_learned));
+                        if drifted {
+                            self.pending.macs.insert((vni, mac));
                             self.schedule();
                         }
                     }
@@ -821,27 +860,12 @@ impl<B: Backend> Task<B> {
                 let Some((vni, DeviceRole::Bridge)) = self.desired.vni_of_device(&dev) else {
                     return;
                 };
-                let key = (dev, ip);
-                if deleted {
-                    self.observed.neigh.remove(&key);
-                    if self
-                        .desired
-                        .vnis
-                        .get(&vni)
-                        .is_some_and(|s| s.ips.contains_key(&ip))
-                    {
-                        self.pending.ips.insert((vni, ip));
-                        self.schedule();
-                    }
-                } else {
-                    self.observed.neigh.insert(
-                        key,
-                        NeighObs {
-                            mac,
-                            owned,
-                            valid: true,
-                        },
-                    );
+                let Some(want) = self.desired.vnis.get(&vni).and_then(|s| s.ips.get(&ip)) else {
+                    return;
+                };
+                if deleted || mac != Some(*want) || !owned {
+                    self.pending.ips.insert((vni, ip));
+                    self.schedule();
                 }
             }
             Notification::Snooped { bridge, ip, mac } => {
