@@ -358,6 +358,17 @@ fn run_pings(lab: &Lab, names: &Names, probes: &mut [Probe], workers: usize) {
         .map(|(s, ips)| (s, ips.into_iter().collect()))
         .collect();
     let ping = ping_args(lab, 2);
+    // The kernel's ARP/ND tables are shared by every namespace of the
+    // machine (gc_thresh3 entries in all, 1024 by default): beyond it
+    // sendmsg fails with ENOBUFS. Each source flushes what its pings
+    // resolved, and only as many sources run at once as the table holds.
+    let widest = jobs
+        .iter()
+        .map(|(_, ips)| ips.len())
+        .max()
+        .unwrap_or(1)
+        .max(1);
+    let workers = workers.min((neigh_budget() / widest).max(1));
     let outputs = sys::parallel_map(&jobs, workers, |(src, ips)| {
         let list = ips
             .iter()
@@ -365,7 +376,7 @@ fn run_pings(lab: &Lab, names: &Names, probes: &mut [Probe], workers: usize) {
             .collect::<Vec<_>>()
             .join(" ");
         let script = format!(
-            "for t in {list}; do ( if {ping} $t >/dev/null 2>&1; then echo \"ok $t\"; else echo \"no $t\"; fi ) & done; wait"
+            "for t in {list}; do ( if {ping} $t >/dev/null 2>&1; then echo \"ok $t\"; else echo \"no $t\"; fi ) & done; wait; ip neigh flush dev {CONTAINER_IF} >/dev/null 2>&1; true"
         );
         sys::exec_in(&names.container_ns(src), "sh", &["-c", &script])
     });
@@ -410,6 +421,19 @@ fn run_pings(lab: &Lab, names: &Names, probes: &mut [Probe], workers: usize) {
     }
 }
 
+/// Neighbour entries the check may hold at once: half the machine-wide
+/// `gc_thresh3` (the rest is for the lab's hosts and everyone else).
+fn neigh_budget() -> usize {
+    let read = |f: &str| {
+        std::fs::read_to_string(f)
+            .ok()
+            .and_then(|t| t.trim().parse::<usize>().ok())
+    };
+    let v4 = read("/proc/sys/net/ipv4/neigh/default/gc_thresh3").unwrap_or(1024);
+    let v6 = read("/proc/sys/net/ipv6/neigh/default/gc_thresh3").unwrap_or(1024);
+    v4.min(v6) / 2
+}
+
 fn rx_packets(names: &Names, container: &str) -> Option<u64> {
     let path = format!("/sys/class/net/{CONTAINER_IF}/statistics/rx_packets");
     sys::exec_in(&names.container_ns(container), "cat", &[&path])
@@ -426,7 +450,10 @@ fn run_twins(lab: &Lab, names: &Names, probes: &mut [Probe]) {
         .filter(|p| p.kind == ProbeKind::CrossVniTwin)
     {
         let before = rx_packets(names, &p.dst);
-        let script = format!("{ping} {} >/dev/null 2>&1 && echo ok || echo no", p.ip);
+        let script = format!(
+            "{ping} {} >/dev/null 2>&1 && echo ok || echo no; ip neigh flush dev {CONTAINER_IF} >/dev/null 2>&1",
+            p.ip
+        );
         let out = sys::exec_in(&names.container_ns(&p.src), "sh", &["-c", &script]);
         let after = rx_packets(names, &p.dst);
         p.answered = out.as_deref().is_ok_and(|o| o.trim() == "ok");
