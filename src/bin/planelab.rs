@@ -90,11 +90,15 @@ enum Fault {
     /// SIGKILL the daemons of a host.
     Kill { host: String },
     /// Start the daemons of a host again.
-    Start { host: String },
+    Revive { host: String },
     /// Take a host's underlay link down.
     Cut { host: String },
     /// Bring a host's underlay link up again.
     Restore { host: String },
+    /// Detach a container and delete its namespace.
+    Stop { container: String },
+    /// Create a stopped container's namespace and attach it again.
+    Start { container: String },
     /// Detach a container, recreate its namespace, attach it again.
     Restart { container: String },
 }
@@ -271,21 +275,32 @@ fn run(cmd: Command) -> Result<ExitCode, LabError> {
                     let n = build::kill_host_daemons(&lab, &names, &host)?;
                     eprintln!("{host}: {n} daemon(s) killed");
                 }
-                Fault::Start { host } => build::start_host_daemons(&lab, &names, &host)?,
+                Fault::Revive { host } => build::start_host_daemons(&lab, &names, &host)?,
                 Fault::Cut { host } => build::set_underlay_link(&lab, &names, &host, false)?,
                 Fault::Restore { host } => build::set_underlay_link(&lab, &names, &host, true)?,
+                Fault::Stop { container } => {
+                    build::detach(&lab, &names, container_of(&lab, &container)?)?
+                }
+                Fault::Start { container } => {
+                    build::start_container(&lab, &names, container_of(&lab, &container)?)?
+                }
                 Fault::Restart { container } => {
-                    let c = lab
-                        .containers
-                        .iter()
-                        .find(|c| c.name == container)
-                        .ok_or_else(|| LabError::Other(format!("no container {container}")))?;
-                    build::restart_container(&lab, &names, c)?;
+                    build::restart_container(&lab, &names, container_of(&lab, &container)?)?
                 }
             }
             Ok(ExitCode::SUCCESS)
         }
     }
+}
+
+fn container_of<'a>(
+    lab: &'a Lab,
+    name: &str,
+) -> Result<&'a plane::lab::topology::Container, LabError> {
+    lab.containers
+        .iter()
+        .find(|c| c.name == name)
+        .ok_or_else(|| LabError::Other(format!("no container {name} in lab {}", lab.name)))
 }
 
 fn draw_to(lab: &Lab, report: Option<&CheckReport>, out: &Path) -> Result<(), LabError> {

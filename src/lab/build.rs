@@ -445,6 +445,10 @@ pub fn log_tail(names: &Names, h: &Host) -> String {
 /// no `default` outside the initial namespace: [`attach`] sets them on eth0).
 fn container_ns(names: &Names, c: &Container) -> Result<(), LabError> {
     let ns = names.container_ns(&c.name);
+    // A namespace left by a failed start is replaced, not an error.
+    if std::path::Path::new("/run/netns").join(&ns).exists() {
+        sys::ip(&["netns", "del", &ns])?;
+    }
     sys::ip(&["netns", "add", &ns])?;
     sys::exec_in(
         &ns,
@@ -611,11 +615,16 @@ pub fn detach(lab: &Lab, names: &Names, c: &Container) -> Result<(), LabError> {
     Ok(())
 }
 
+/// Starts a container that [`detach`] stopped: new namespace, attached.
+pub fn start_container(lab: &Lab, names: &Names, c: &Container) -> Result<(), LabError> {
+    container_ns(names, c)?;
+    attach(lab, names, c)
+}
+
 /// Restarts a container: detach, new namespace, attach again.
 pub fn restart_container(lab: &Lab, names: &Names, c: &Container) -> Result<(), LabError> {
     detach(lab, names, c)?;
-    container_ns(names, c)?;
-    attach(lab, names, c)
+    start_container(lab, names, c)
 }
 
 /// Sessions Established as the lab's hosts see them, each counted once.

@@ -1,6 +1,8 @@
 //! `check`: proves a running lab's claims and reports them as a table or JSON.
 //!
-//! 1. Captures start on every underlay link (`tcpdump -U -w`, VXLAN port).
+//! 1. Captures start on every underlay link (`tcpdump --immediate-mode -U
+//!    -w`, VXLAN port: without immediate mode, packets still in the ring
+//!    buffer when tcpdump is stopped are lost, and a short check saw none).
 //! 2. Reachability: every pair of containers of one VNI pings (IPv4, and
 //!    IPv6 where both have it); no pair across VNIs does. When the target's
 //!    address is also used in the source's own VNI (tenants reuse addresses),
@@ -287,7 +289,16 @@ fn start_captures(lab: &Lab, names: &Names) -> Vec<RunningCapture> {
             &ns,
             tcpdump,
             &[
-                "-i", &ifname, "-nn", "-U", "-w", &file_s, "udp", "port", "4789",
+                "-i",
+                &ifname,
+                "-nn",
+                "--immediate-mode",
+                "-U",
+                "-w",
+                &file_s,
+                "udp",
+                "port",
+                "4789",
             ],
             &log,
         ) {

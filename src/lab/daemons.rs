@@ -172,10 +172,13 @@ pub fn start_host(lab: &Lab, names: &Names, host: &Host) -> Result<Vec<Started>,
             write_file(&conf, &plane_toml(lab, names, host))?;
             let planed = bin_dir().join("planed");
             let conf_s = conf.display().to_string();
+            // Each planed keeps its endpoints in its own host dir (the
+            // default /run/plane/endpoints.json would be shared by all).
+            let state = dir.join("endpoints.json").display().to_string();
             let pid = sys::spawn_in(
                 &ns,
                 &planed,
-                &["--config", &conf_s],
+                &["--config", &conf_s, "--state-file", &state],
                 &dir.join("planed.log"),
             )?;
             started.push(Started {
