@@ -201,6 +201,9 @@ struct FileScale {
     vnis: Vec<u32>,
     /// First host's underlay address; the others follow (default 192.168.0.1).
     underlay_start: Option<String>,
+    /// What the generated hosts run (default planed; `frr-vtep` for the
+    /// reference the scale bench compares with).
+    kind: Option<HostKind>,
 }
 
 fn default_scale_vnis() -> Vec<u32> {
@@ -718,8 +721,11 @@ impl Resolver {
             hosts.push(FileHost {
                 name: format!("h{h}"),
                 underlay: Ipv4Addr::from(u32::from(start).saturating_add(h - 1)).to_string(),
-                kind: HostKind::Planed,
+                kind: s.kind.unwrap_or(HostKind::Planed),
             });
+        }
+        if s.kind.is_some_and(|k| !k.is_vtep()) {
+            self.problem("scale: kind must be planed or frr-vtep (the containers need a VTEP)");
         }
         for (i, id) in s.vnis.iter().enumerate() {
             if vnis.iter().any(|v| v.id == *id) {
