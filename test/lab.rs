@@ -254,6 +254,29 @@ fn scale_small_up_check_down() {
     guard.down_and_assert_clean();
 }
 
+/// Containers attached by plane-cni, invoked as a container runtime does
+/// (ADD on up, DEL on stop), instead of planectl.
+#[test]
+fn two_hosts_through_cni_up_check_down() {
+    require_root!();
+    require_program!("tcpdump");
+    let _one = ONE_LAB_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let dir = tempfile::tempdir().expect("tempdir");
+    let topo = std::fs::read_to_string(topology("two-hosts")).expect("two-hosts.toml");
+    let topo = topo.replace("name = \"two-hosts\"", "name = \"cni\"\nattach = \"cni\"");
+    let file = dir.path().join("cni.toml");
+    std::fs::write(&file, topo).expect("write");
+    let guard = LabGuard::new("cni", &file);
+    up(&file);
+    let report = check_passes_within(&file, Duration::from_secs(60));
+    assert_report_proves_claims(&report, false);
+    let f = file.to_string_lossy().to_string();
+    let o = planelab(&["fault", &f, "restart", "c1"]);
+    assert!(o.status.success(), "CNI DEL + ADD: {}", text(&o));
+    check_passes_within(&file, Duration::from_secs(60));
+    guard.down_and_assert_clean();
+}
+
 #[test]
 fn up_after_a_killed_up_recovers() {
     require_root!();
@@ -297,10 +320,9 @@ fn down_without_state_dir_removes_everything() {
     assert_nothing_left("two-hosts");
 }
 
-/// Faults through the lab: each makes `check` fail while it lasts, and the
-/// lab passes again after recovery.
-#[test]
-fn faults_are_reported_and_recovered() {
+/// A fault test: the goplane demo up and passing, then `run` injects a
+/// fault and repairs it; the lab must pass again and go down clean.
+fn with_demo(run: impl FnOnce(&Path, &dyn Fn(&[&str]))) {
     require_root!();
     require_program!("tcpdump");
     let _one = ONE_LAB_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
@@ -315,48 +337,70 @@ fn faults_are_reported_and_recovered() {
         let o = planelab(&a);
         assert!(o.status.success(), "fault {args:?}: {}", text(&o));
     };
-
-    // 1. planed on h2 killed: its sessions are down, its socket is gone.
-    fault(&["kill", "h2"]);
-    let (ok, report) = check(&file);
-    assert!(!ok, "check passed with planed on h2 dead: {report:#}");
-    let sessions = report["sessions"].as_array().cloned().unwrap_or_default();
-    assert!(
-        sessions
-            .iter()
-            .any(|s| s["passed"] == false && (s["a"] == "h2" || s["b"] == "h2")),
-        "{report:#}"
-    );
-    fault(&["revive", "h2"]);
+    run(&file, &fault);
     check_passes_within(&file, Duration::from_secs(60));
-
-    // 2. h3's underlay link cut: pairs with h3 fail.
-    fault(&["cut", "h3"]);
-    let (ok, report) = check(&file);
-    assert!(!ok, "check passed with h3 cut off: {report:#}");
-    let probes = report["probes"].as_array().cloned().unwrap_or_default();
-    let failed: Vec<_> = probes.iter().filter(|p| p["passed"] == false).collect();
-    assert!(!failed.is_empty(), "{report:#}");
-    assert!(
-        failed
-            .iter()
-            .all(|p| p["src"].as_str().is_some_and(|s| s.ends_with('3'))
-                || p["dst"].as_str().is_some_and(|d| d.ends_with('3'))),
-        "only pairs with h3's containers may fail: {failed:#?}"
-    );
-    fault(&["restore", "h3"]);
-    check_passes_within(&file, Duration::from_secs(60));
-
-    // 3. container a1 stopped (detached, namespace gone), then started.
-    fault(&["stop", "a1"]);
-    let (ok, report) = check(&file);
-    assert!(!ok, "check passed with a1 stopped: {report:#}");
-    fault(&["start", "a1"]);
-    check_passes_within(&file, Duration::from_secs(60));
-    fault(&["restart", "a2"]);
-    check_passes_within(&file, Duration::from_secs(60));
-
     guard.down_and_assert_clean();
+}
+
+/// planed on h2 killed: its sessions are down, its socket is gone; revived,
+/// it restores its endpoints and the lab passes again.
+#[test]
+fn fault_killed_planed_is_reported_and_recovered() {
+    with_demo(|file, fault| {
+        fault(&["kill", "h2"]);
+        let (ok, report) = check(file);
+        assert!(!ok, "check passed with planed on h2 dead: {report:#}");
+        let sessions = report["sessions"].as_array().cloned().unwrap_or_default();
+        assert!(
+            sessions
+                .iter()
+                .any(|s| s["passed"] == false && (s["a"] == "h2" || s["b"] == "h2")),
+            "{report:#}"
+        );
+        fault(&["revive", "h2"]);
+    });
+}
+
+/// h3's underlay link cut: exactly the pairs with h3's containers fail.
+#[test]
+fn fault_cut_underlay_link_is_reported_and_recovered() {
+    with_demo(|file, fault| {
+        fault(&["cut", "h3"]);
+        let (ok, report) = check(file);
+        assert!(!ok, "check passed with h3 cut off: {report:#}");
+        let probes = report["probes"].as_array().cloned().unwrap_or_default();
+        let failed: Vec<_> = probes.iter().filter(|p| p["passed"] == false).collect();
+        assert!(!failed.is_empty(), "{report:#}");
+        let on_h3 = |v: &serde_json::Value| v.as_str().is_some_and(|n| n.ends_with('3'));
+        assert!(
+            failed.iter().all(|p| on_h3(&p["src"]) || on_h3(&p["dst"])),
+            "only pairs with h3's containers may fail: {failed:#?}"
+        );
+        fault(&["restore", "h3"]);
+    });
+}
+
+/// Container a1 stopped (endpoint del, namespace gone): pairs with it fail;
+/// started again with the same MAC and IPs (as a runtime restarts a
+/// container): the lab passes again. Then a restart in one go.
+#[test]
+fn fault_restarted_container_is_reported_and_recovered() {
+    with_demo(|file, fault| {
+        fault(&["stop", "a1"]);
+        let (ok, report) = check(file);
+        assert!(!ok, "check passed with a1 stopped: {report:#}");
+        let probes = report["probes"].as_array().cloned().unwrap_or_default();
+        assert!(
+            probes
+                .iter()
+                .filter(|p| p["passed"] == false)
+                .all(|p| p["src"] == "a1" || p["dst"] == "a1"),
+            "{report:#}"
+        );
+        fault(&["start", "a1"]);
+        check_passes_within(file, Duration::from_secs(60));
+        fault(&["restart", "a2"]);
+    });
 }
 
 #[test]

@@ -19,7 +19,7 @@
 use super::daemons::{self, Started};
 use super::names::{self, Names, CONTAINER_IF, HOST_UNDERLAY_IF, UNDERLAY_BRIDGE};
 use super::sys;
-use super::topology::{Container, Host, HostKind, Lab, UnderlayMode};
+use super::topology::{AttachVia, Container, Host, HostKind, Lab, UnderlayMode};
 use super::{write_file, LabError};
 use crate::control::Client;
 use std::time::{Duration, Instant};
@@ -186,8 +186,12 @@ fn up_steps(
         Ok((
             (),
             format!(
-                "{} endpoints via planectl endpoint add --netns",
-                lab.containers.len()
+                "{} endpoints ({} on planed hosts)",
+                lab.containers.len(),
+                match lab.attach {
+                    AttachVia::Planectl => "planectl endpoint add --netns",
+                    AttachVia::Cni => "plane-cni ADD",
+                }
             ),
         ))
     })?;
@@ -479,6 +483,9 @@ pub fn attach(lab: &Lab, names: &Names, c: &Container) -> Result<(), LabError> {
         .collect::<Vec<_>>()
         .join(",");
     match h.kind {
+        HostKind::Planed if lab.attach == AttachVia::Cni => {
+            cni(lab, names, c, "ADD")?;
+        }
         HostKind::Planed => {
             let socket = names.socket(&h.name).display().to_string();
             let planectl = daemons::bin_dir().join("planectl").display().to_string();
@@ -579,6 +586,70 @@ pub fn attach(lab: &Lab, names: &Names, c: &Container) -> Result<(), LabError> {
     sys::sysctls_in(&cns, &[&v4, &v6])
 }
 
+/// Runs plane-cni as a container runtime does: the verb in `CNI_COMMAND`,
+/// the network configuration on stdin (static addresses, the container's
+/// MAC as `runtimeConfig.mac`), the result or error JSON on stdout.
+fn cni(lab: &Lab, names: &Names, c: &Container, verb: &str) -> Result<(), LabError> {
+    use std::io::Write as _;
+    let conf = serde_json::json!({
+        "cniVersion": "1.1.0",
+        "name": format!("plab-{}-vni{}", lab.name, c.vni),
+        "type": "plane",
+        "vni": c.vni,
+        "socket": names.socket(&c.host),
+        "addresses": c.ips().iter().map(|a| serde_json::json!({"address": a.to_string()})).collect::<Vec<_>>(),
+        "runtimeConfig": {"mac": c.mac.to_string()},
+    });
+    let plugin = daemons::bin_dir().join("plane-cni");
+    let what = format!(
+        "CNI_COMMAND={verb} {} (container {})",
+        plugin.display(),
+        c.name
+    );
+    let mut child = std::process::Command::new(&plugin)
+        .env("CNI_COMMAND", verb)
+        .env("CNI_CONTAINERID", format!("plab-{}-{}", lab.name, c.name))
+        .env(
+            "CNI_NETNS",
+            format!("/run/netns/{}", names.container_ns(&c.name)),
+        )
+        .env("CNI_IFNAME", CONTAINER_IF)
+        .env("CNI_PATH", "/usr/lib/cni")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .map_err(|e| LabError::Command {
+            command: what.clone(),
+            why: format!("cannot start: {e}"),
+        })?;
+    if let Some(mut stdin) = child.stdin.take() {
+        stdin
+            .write_all(conf.to_string().as_bytes())
+            .map_err(|e| LabError::Command {
+                command: what.clone(),
+                why: format!("stdin: {e}"),
+            })?;
+    }
+    let out = child.wait_with_output().map_err(|e| LabError::Command {
+        command: what.clone(),
+        why: e.to_string(),
+    })?;
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(LabError::Command {
+            command: what,
+            why: format!(
+                "{}: {}{}",
+                out.status,
+                String::from_utf8_lossy(&out.stdout).trim(),
+                String::from_utf8_lossy(&out.stderr).trim()
+            ),
+        })
+    }
+}
+
 /// Host end of a container's veth on an FRR VTEP: `c<index>`.
 fn frr_port(lab: &Lab, c: &Container) -> String {
     let i = lab
@@ -598,7 +669,9 @@ pub fn detach(lab: &Lab, names: &Names, c: &Container) -> Result<(), LabError> {
             c.name, c.host
         )));
     };
-    if h.kind == HostKind::Planed {
+    if h.kind == HostKind::Planed && lab.attach == AttachVia::Cni {
+        cni(lab, names, c, "DEL")?;
+    } else if h.kind == HostKind::Planed {
         let socket = names.socket(&h.name).display().to_string();
         let planectl = daemons::bin_dir().join("planectl").display().to_string();
         let (vni, mac) = (c.vni.to_string(), c.mac.to_string());

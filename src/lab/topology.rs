@@ -7,6 +7,7 @@
 //! ```toml
 //! name = "demo"                 # lab name, the prefix of every name (default: file stem)
 //! asn = 65000                   # one AS, iBGP everywhere
+//! attach = "planectl"           # or "cni": plane-cni run as a container runtime does
 //! [underlay]
 //! mode = "segment"              # one bridge in the lab's underlay namespace, or "links"
 //! [[host]]
@@ -105,6 +106,18 @@ pub enum UnderlayMode {
     Links,
 }
 
+/// How containers on planed hosts are attached: both are hooks users run.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Default, Deserialize, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum AttachVia {
+    /// `planectl endpoint add --netns` (planed makes the veth).
+    #[default]
+    Planectl,
+    /// `plane-cni` invoked as a container runtime does (CNI 1.1 ADD/DEL,
+    /// static addresses, the MAC as `runtimeConfig.mac`).
+    Cni,
+}
+
 /// Which container pairs `check` pings.
 #[derive(Clone, Copy, PartialEq, Eq, Debug, Default, Deserialize, serde::Serialize)]
 #[serde(rename_all = "kebab-case")]
@@ -125,6 +138,8 @@ struct FileTopology {
     name: Option<String>,
     #[serde(default = "default_asn")]
     asn: u32,
+    #[serde(default)]
+    attach: AttachVia,
     #[serde(default)]
     underlay: FileUnderlay,
     #[serde(default, rename = "host")]
@@ -225,6 +240,7 @@ struct FileCheck {
 pub struct Lab {
     pub name: String,
     pub asn: u32,
+    pub attach: AttachVia,
     pub underlay: UnderlayMode,
     /// Prefix length of host addresses on the underlay segment.
     pub underlay_prefix_len: u8,
@@ -679,6 +695,7 @@ impl Resolver {
         Lab {
             name,
             asn: f.asn,
+            attach: f.attach,
             underlay: f.underlay.mode,
             underlay_prefix_len: prefix_len,
             hosts,
