@@ -586,7 +586,8 @@ pub fn attach(lab: &Lab, names: &Names, c: &Container) -> Result<(), LabError> {
     sys::sysctls_in(&cns, &[&v4, &v6])
 }
 
-/// Runs plane-cni as a container runtime does: the verb in `CNI_COMMAND`,
+/// Runs plane-cni as a container runtime does, in the host's namespace:
+/// the verb in `CNI_COMMAND`,
 /// the network configuration on stdin (static addresses, the container's
 /// MAC as `runtimeConfig.mac`), the result or error JSON on stdout.
 fn cni(lab: &Lab, names: &Names, c: &Container, verb: &str) -> Result<(), LabError> {
@@ -606,7 +607,11 @@ fn cni(lab: &Lab, names: &Names, c: &Container, verb: &str) -> Result<(), LabErr
         plugin.display(),
         c.name
     );
-    let mut child = std::process::Command::new(&plugin)
+    // A runtime runs its plugins in the host's namespace: here the lab
+    // host's (`ip netns exec` passes the environment on).
+    let mut child = std::process::Command::new("ip")
+        .args(["netns", "exec", &names.host_ns(&c.host)])
+        .arg(&plugin)
         .env("CNI_COMMAND", verb)
         .env("CNI_CONTAINERID", format!("plab-{}-{}", lab.name, c.name))
         .env(
