@@ -69,6 +69,9 @@ pub const RCVBUF: usize = 64 << 20;
 const NUD_STATIC: u16 = 0x42;
 
 type Msg = NetlinkMessage<RouteNetlinkMessage>;
+/// Sequence number and result of the last message of a batch (`None`: the
+/// connection closed before it was answered).
+type LastAnswer = Option<(u32, Result<(), OpError>)>;
 
 /// Options of the kernel backend.
 #[derive(Debug, Clone)]
@@ -89,6 +92,9 @@ impl Default for NetlinkOptions {
 /// Programs the kernel of the calling thread's network namespace.
 pub struct NetlinkBackend {
     handle: ConnectionHandle<RouteNetlinkMessage>,
+    /// Answers to messages sent without expectation: the errors of entry
+    /// batches (see [`NetlinkBackend::entry_ops`]).
+    unsolicited: futures::channel::mpsc::UnboundedReceiver<(Msg, SocketAddr)>,
     /// name -> ifindex, from the last dump and kept by link operations.
     index: HashMap<String, u32>,
     opts: NetlinkOptions,
@@ -104,11 +110,10 @@ fn set_rcvbuf_force<S: AsyncSocket>(socket: &mut S) -> Result<(), BackendError> 
 impl NetlinkBackend {
     /// Opens the request connection (spawned on the current tokio runtime).
     pub fn new(opts: NetlinkOptions) -> Result<NetlinkBackend, BackendError> {
-        let (mut conn, handle, _unsolicited) =
-            netlink_proto::new_connection::<RouteNetlinkMessage>(
-                netlink_sys::protocols::NETLINK_ROUTE,
-            )
-            .map_err(|e| BackendError::Socket(format!("NETLINK_ROUTE socket: {e}")))?;
+        let (mut conn, handle, unsolicited) = netlink_proto::new_connection::<RouteNetlinkMessage>(
+            netlink_sys::protocols::NETLINK_ROUTE,
+        )
+        .map_err(|e| BackendError::Socket(format!("NETLINK_ROUTE socket: {e}")))?;
         // Every message of a batch is answered; ACKs must reach us so that
         // answers can be matched to messages by sequence number.
         conn.set_forward_ack(true);
@@ -118,6 +123,7 @@ impl NetlinkBackend {
         tokio::spawn(conn);
         Ok(NetlinkBackend {
             handle,
+            unsolicited,
             index: HashMap::new(),
             opts,
         })
@@ -183,6 +189,49 @@ impl NetlinkBackend {
     }
 
     /// Sends one batch and returns one result per message.
+    /// Sends one batch asking an ACK for its last message only (the kernel
+    /// answers every failing message anyway): per message, the kernel then
+    /// allocates nothing and plane parses nothing unless it fails. Returns
+    /// the sequence number of the last message, from which the others
+    /// follow (netlink-proto numbers a batch consecutively), and the
+    /// result of the last message.
+    async fn send_batch_last_ack(
+        handle: ConnectionHandle<RouteNetlinkMessage>,
+        mut msgs: Vec<Msg>,
+    ) -> (usize, LastAnswer) {
+        use netlink_proto::ReplyExpectation;
+        let n = msgs.len();
+        let last = n.saturating_sub(1);
+        let tagged: Vec<(Msg, ReplyExpectation)> = msgs
+            .drain(..)
+            .enumerate()
+            .map(|(i, mut m)| {
+                if i == last {
+                    m.header.flags |= NLM_F_ACK;
+                    (m, ReplyExpectation::Expected)
+                } else {
+                    m.header.flags &= !NLM_F_ACK;
+                    (m, ReplyExpectation::NotExpected)
+                }
+            })
+            .collect();
+        let Ok(mut stream) = handle.request_batch_with_expectation(tagged, SocketAddr::new(0, 0))
+        else {
+            return (n, None);
+        };
+        let mut answer = None;
+        while let Some(m) = stream.next().await {
+            if let NetlinkPayload::Error(e) = m.payload {
+                let r = match e.code {
+                    None => Ok(()),
+                    Some(c) => Err(OpError::Kernel(errno_text(c.get()))),
+                };
+                answer = Some((m.header.sequence_number, r));
+            }
+        }
+        (n, answer)
+    }
+
     async fn send_batch(
         handle: ConnectionHandle<RouteNetlinkMessage>,
         msgs: Vec<Msg>,
@@ -407,21 +456,54 @@ impl NetlinkBackend {
             v
         };
         let handle = self.handle.clone();
-        let answered: Vec<Vec<(usize, Result<(), OpError>)>> = stream::iter(chunks)
+        let answered: Vec<(Vec<usize>, usize, LastAnswer)> = stream::iter(chunks)
             .map(|chunk| {
                 let handle = handle.clone();
                 async move {
                     let (idx, msgs): (Vec<usize>, Vec<Msg>) = chunk.into_iter().unzip();
-                    let res = Self::send_batch(handle, msgs).await;
-                    idx.into_iter().zip(res).collect::<Vec<_>>()
+                    let (n, last) = Self::send_batch_last_ack(handle, msgs).await;
+                    (idx, n, last)
                 }
             })
             .buffer_unordered(self.opts.in_flight.max(1))
             .collect()
             .await;
-        for (i, r) in answered.into_iter().flatten() {
-            if let Some(slot) = results.get_mut(i) {
-                *slot = Some(r);
+        // Every batch is answered: the errors of its other messages were
+        // forwarded before its last answer (netlink-proto forwards
+        // unsolicited messages first in each poll), so they are all queued.
+        let mut errors: HashMap<u32, OpError> = HashMap::new();
+        while let Ok((m, _)) = self.unsolicited.try_recv() {
+            if let NetlinkPayload::Error(e) = m.payload {
+                if let Some(c) = e.code {
+                    errors.insert(
+                        m.header.sequence_number,
+                        OpError::Kernel(errno_text(c.get())),
+                    );
+                }
+            }
+        }
+        for (idx, n, last) in answered {
+            let Some((last_seq, last_result)) = last else {
+                for i in idx {
+                    if let Some(slot) = results.get_mut(i) {
+                        *slot = Some(Err(OpError::Closed));
+                    }
+                }
+                continue;
+            };
+            for (k, i) in idx.iter().enumerate() {
+                let r = if k + 1 == n {
+                    last_result.clone()
+                } else {
+                    let back = u32::try_from(n - 1 - k).unwrap_or(u32::MAX);
+                    match errors.remove(&last_seq.wrapping_sub(back)) {
+                        Some(e) => Err(e),
+                        None => Ok(()),
+                    }
+                };
+                if let Some(slot) = results.get_mut(*i) {
+                    *slot = Some(r);
+                }
             }
         }
         // Deleting what is gone is success. A DelFdb whose bridge half is
@@ -527,11 +609,14 @@ impl Backend for NetlinkBackend {
                 master: false,
                 owned: false,
             });
+            // Either half carrying the mark makes the entry plane's: a half
+            // left by a failed add (the kernel installs the bridge half
+            // first) is then removed as stale.
+            e.owned |= f.ext_learned;
             if f.master_entry {
                 e.master = true;
             } else {
                 e.vtep = f.vtep;
-                e.owned = f.ext_learned;
             }
         }
         obs.fdb = fdb_obs;
@@ -929,6 +1014,20 @@ fn notification(m: RouteNetlinkMessage) -> Option<Notification> {
         });
     }
     let n = neigh?;
+    // Additions that carry plane's marks are (almost always) plane's own
+    // programming echoed back: dropping them here keeps the task free while
+    // 100k entries are installed. Drift shows as deletions, or as entries
+    // without the marks, which still pass.
+    let ext = n.header.flags.contains(NeighbourFlags::ExtLearned);
+    if !deleted && ext {
+        let ours = n.header.family == AddressFamily::Bridge
+            || n.attributes.iter().any(
+                |a| matches!(a, NeighbourAttribute::Protocol(p) if u8::from(*p) == PLANE_PROTOCOL),
+            );
+        if ours {
+            return None;
+        }
+    }
     if n.header.family == AddressFamily::Bridge {
         let f = parse_fdb(&n)?;
         return Some(Notification::Fdb {

@@ -160,15 +160,40 @@ fn main() -> Result<(), String> {
     let ns = Ns(name);
     let f = std::fs::File::open(format!("/run/netns/{}", ns.0)).map_err(|e| e.to_string())?;
     nix::sched::setns(f, nix::sched::CloneFlags::CLONE_NEWNET).map_err(|e| e.to_string())?;
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .map_err(|e| e.to_string())?;
+    // PLANE_BENCH_THREADS=1: a current-thread runtime (default: 2 workers).
+    let threads = std::env::var("PLANE_BENCH_THREADS")
+        .ok()
+        .and_then(|v| v.parse::<usize>().ok())
+        .unwrap_or(2);
+    let rt = if threads <= 1 {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+    } else {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(threads)
+            .enable_all()
+            .build()
+    }
+    .map_err(|e| e.to_string())?;
     rt.block_on(async {
-        let (dp, _events) = Dataplane::start_netlink(NetlinkOptions::default())
-            .await
-            .map_err(|e| e.to_string())?;
+        // Knobs for exploring (not for the recorded numbers):
+        // PLANE_BENCH_BATCH, PLANE_BENCH_IN_FLIGHT, PLANE_BENCH_NO_MONITOR.
+        let env = |k: &str| std::env::var(k).ok().and_then(|v| v.parse::<usize>().ok());
+        let mut opts = NetlinkOptions::default();
+        opts.batch = env("PLANE_BENCH_BATCH").unwrap_or(opts.batch);
+        opts.in_flight = env("PLANE_BENCH_IN_FLIGHT").unwrap_or(opts.in_flight);
+        let (dp, mut events) = if std::env::var_os("PLANE_BENCH_NO_MONITOR").is_some() {
+            let backend =
+                plane_dataplane::netlink::NetlinkBackend::new(opts).map_err(|e| e.to_string())?;
+            Dataplane::start(backend, None)
+                .await
+                .map_err(|e| e.to_string())?
+        } else {
+            Dataplane::start_netlink(opts)
+                .await
+                .map_err(|e| e.to_string())?
+        };
         for v in [10u32, 20] {
             let cfg = VniConfig::new(
                 Vni::new(v).map_err(|e| e.to_string())?,
@@ -219,6 +244,13 @@ fn main() -> Result<(), String> {
                 ir.as_secs_f64() / pr.as_secs_f64()
             );
         }
+        let mut resyncs = 0;
+        while let Ok(e) = events.try_recv() {
+            if matches!(e, plane_dataplane::Event::Resynced { .. }) {
+                resyncs += 1;
+            }
+        }
+        eprintln!("notification overruns answered by a resync: {resyncs}");
         Ok(())
     })
 }
