@@ -44,9 +44,8 @@ use netlink_packet_route::{AddressFamily, RouteNetlinkMessage};
 use netlink_proto::sys::{AsyncSocket, SocketAddr};
 use netlink_proto::ConnectionHandle;
 use rtnetlink::{LinkBridge, LinkBridgePort, LinkUnspec, LinkVxlan};
-use tokio::sync::mpsc;
 
-use crate::backend::{Backend, BackendError, Notification, OpError};
+use crate::backend::{Backend, BackendError, OpError};
 use crate::reconcile::{LinkChange, Op};
 use crate::state::{FdbObs, LinkKind, LinkObs, NeighObs, Observed};
 use crate::types::{Mac, PortFlags};
@@ -100,7 +99,7 @@ pub struct NetlinkBackend {
     opts: NetlinkOptions,
 }
 
-fn set_rcvbuf_force<S: AsyncSocket>(socket: &mut S) -> Result<(), BackendError> {
+pub(crate) fn set_rcvbuf_force<S: AsyncSocket>(socket: &mut S) -> Result<(), BackendError> {
     use nix::sys::socket::{setsockopt, sockopt};
     let sock = socket.socket_mut();
     setsockopt(&*sock, sockopt::RcvBufForce, &RCVBUF)
@@ -798,7 +797,7 @@ pub(crate) fn parse_link(l: &LinkMessage) -> Option<(String, LinkObs, Option<u32
 
 /// Port flags from IFLA_PROTINFO of an AF_BRIDGE link message, where
 /// netlink-packet-route leaves most IFLA_BRPORT_* attributes untyped.
-fn parse_protinfo(attrs: &[LinkAttribute]) -> Option<PortFlags> {
+pub(crate) fn parse_protinfo(attrs: &[LinkAttribute]) -> Option<PortFlags> {
     use netlink_packet_core::Nla;
     use netlink_packet_route::link::LinkProtoInfoBridge;
     let infos = attrs.iter().find_map(|a| match a {
@@ -881,7 +880,6 @@ pub(crate) struct FdbMsg {
     pub mac: Mac,
     pub master_entry: bool,
     pub ext_learned: bool,
-    pub local: bool,
     pub vtep: Option<IpAddr>,
 }
 
@@ -916,7 +914,6 @@ pub(crate) fn parse_fdb(n: &NeighbourMessage) -> Option<FdbMsg> {
         master_entry: has_master_attr
             || (flags.contains(NeighbourFlags::Controller) && !flags.contains(NeighbourFlags::Own)),
         ext_learned: flags.contains(NeighbourFlags::ExtLearned),
-        local: n.header.state == NeighbourState::Permanent,
         vtep,
     })
 }
@@ -951,102 +948,6 @@ pub(crate) fn parse_neigh(n: &NeighbourMessage) -> Option<(u32, IpAddr, NeighObs
     ))
 }
 
-/// Subscribes to link and neighbour notifications and forwards them, as
-/// plain [`Notification`]s, until `tx` closes. Link names in neighbour
-/// notifications are left as ifindexes: the task resolves them.
-pub fn spawn_monitor(tx: mpsc::Sender<Notification>) -> Result<(), BackendError> {
-    use rtnetlink::MulticastGroup;
-    let (mut conn, _handle, mut rx) =
-        rtnetlink::new_multicast_connection(&[MulticastGroup::Link, MulticastGroup::Neigh])
-            .map_err(|e| BackendError::Socket(format!("notification socket: {e}")))?;
-    set_rcvbuf_force(conn.socket_mut())?;
-    tokio::spawn(conn);
-    tokio::spawn(async move {
-        // Keep the handle alive: dropping it does not stop the connection,
-        // but keeping it documents that this task owns the subscription.
-        let _handle = _handle;
-        while let Some((msg, _)) = rx.next().await {
-            let n = match msg.payload {
-                NetlinkPayload::Overrun(_) => Some(Notification::Overrun),
-                NetlinkPayload::InnerMessage(m) => notification(m),
-                _ => None,
-            };
-            if let Some(n) = n {
-                if tx.send(n).await.is_err() {
-                    return;
-                }
-            }
-        }
-    });
-    Ok(())
-}
-
-fn notification(m: RouteNetlinkMessage) -> Option<Notification> {
-    let (deleted, link, neigh) = match m {
-        RouteNetlinkMessage::NewLink(l) => (false, Some(l), None),
-        RouteNetlinkMessage::DelLink(l) => (true, Some(l), None),
-        RouteNetlinkMessage::NewNeighbour(n) => (false, None, Some(n)),
-        RouteNetlinkMessage::DelNeighbour(n) => (true, None, Some(n)),
-        _ => return None,
-    };
-    if let Some(l) = link {
-        // AF_BRIDGE link messages are bridge port events (`bridge link
-        // set`, enslave, release): they carry the port flags in
-        // IFLA_PROTINFO, and nothing else plane needs.
-        if l.header.interface_family == AddressFamily::Bridge {
-            let name = l.attributes.iter().find_map(|a| match a {
-                LinkAttribute::IfName(n) => Some(n.clone()),
-                _ => None,
-            })?;
-            let flags = if deleted {
-                None
-            } else {
-                parse_protinfo(&l.attributes)
-            };
-            return Some(Notification::PortFlags { name, flags });
-        }
-        let (name, link, master) = parse_link(&l)?;
-        return Some(Notification::Link {
-            name,
-            link,
-            master,
-            deleted,
-        });
-    }
-    let n = neigh?;
-    // Additions that carry plane's marks are (almost always) plane's own
-    // programming echoed back: dropping them here keeps the task free while
-    // 100k entries are installed. Drift shows as deletions, or as entries
-    // without the marks, which still pass.
-    let ext = n.header.flags.contains(NeighbourFlags::ExtLearned);
-    if !deleted && ext {
-        let ours = n.header.family == AddressFamily::Bridge
-            || n.attributes.iter().any(
-                |a| matches!(a, NeighbourAttribute::Protocol(p) if u8::from(*p) == PLANE_PROTOCOL),
-            );
-        if ours {
-            return None;
-        }
-    }
-    if n.header.family == AddressFamily::Bridge {
-        let f = parse_fdb(&n)?;
-        return Some(Notification::Fdb {
-            ifindex: f.ifindex,
-            mac: f.mac,
-            master_entry: f.master_entry,
-            ext_learned: f.ext_learned,
-            local: f.local,
-            vtep: f.vtep,
-            deleted,
-        });
-    }
-    let (ifindex, ip, o) = parse_neigh(&n)?;
-    Some(Notification::Neigh {
-        ifindex,
-        ip,
-        mac: o.mac,
-        owned: o.owned,
-        deleted,
-    })
-}
+pub mod monitor;
+pub use monitor::spawn_monitor;
 pub mod veth;
