@@ -439,60 +439,54 @@ fn encode_open(o: &Open, out: &mut BytesMut) -> Result<(), EncodeError> {
     out.put_u16(o.my_as);
     out.put_u16(o.hold_time);
     out.put_slice(&o.bgp_id.octets());
-    let mut params = BytesMut::with_capacity(64);
+    // (type, value) of every optional parameter.
+    let mut params: Vec<(u8, Bytes)> =
+        Vec::with_capacity(o.capabilities.len() + o.other_params.len());
     for c in &o.capabilities {
         let mut v = BytesMut::with_capacity(16);
+        v.put_u8(c.code());
+        v.put_u8(0);
         c.emit_value(&mut v)?;
-        let cap_len = u8::try_from(v.len()).map_err(|_| EncodeError::FieldTooLong {
+        let len = v.len() - 2;
+        v[1] = u8::try_from(len).map_err(|_| EncodeError::FieldTooLong {
             what: "capability",
-            len: v.len(),
+            len,
             max: 255,
         })?;
         // Parameter type 2 holding this one capability.
-        params.put_u8(2);
-        params.put_u8(cap_len.checked_add(2).ok_or(EncodeError::FieldTooLong {
-            what: "capability parameter",
-            len: v.len() + 2,
-            max: 255,
-        })?);
-        params.put_u8(c.code());
-        params.put_u8(cap_len);
-        params.put_slice(&v);
+        params.push((2, v.freeze()));
     }
-    for (t, v) in &o.other_params {
-        let l = u8::try_from(v.len()).map_err(|_| EncodeError::FieldTooLong {
-            what: "optional parameter",
-            len: v.len(),
-            max: 255,
-        })?;
-        params.put_u8(*t);
-        params.put_u8(l);
-        params.put_slice(v);
-    }
-    match u8::try_from(params.len()) {
-        Ok(l) if l < 255 => {
+    params.extend(o.other_params.iter().cloned());
+    let total: usize = params.iter().map(|(_, v)| 2 + v.len()).sum();
+    let short = params.iter().all(|(_, v)| v.len() <= 255);
+    match u8::try_from(total) {
+        // RFC 9072 section 2: 255 in the first octet announces the extended
+        // format, so the plain one holds at most 254 octets.
+        Ok(l) if l < 255 && short => {
             out.put_u8(l);
-            out.put_slice(&params);
+            for (t, v) in &params {
+                out.put_u8(*t);
+                out.put_u8(u8::try_from(v.len()).unwrap_or(u8::MAX));
+                out.put_slice(v);
+            }
         }
         _ => {
-            // RFC 9072: re-encode with 2-octet parameter lengths.
-            out.put_u8(255);
-            out.put_u8(255);
-            let len_at = out.len();
-            out.put_u16(0);
-            let mut p = Reader::new(&params);
-            while let (Some(t), Some(l)) = (p.u8(), p.u8()) {
-                out.put_u8(t);
-                out.put_u16(u16::from(l));
-                out.put_slice(p.take(usize::from(l)).unwrap_or_default());
-            }
-            let n = out.len() - len_at - 2;
-            let n16 = u16::try_from(n).map_err(|_| EncodeError::FieldTooLong {
+            // RFC 9072: 2-octet parameter lengths.
+            let len = params.iter().map(|(_, v)| 3 + v.len()).sum::<usize>();
+            let l = u16::try_from(len).map_err(|_| EncodeError::FieldTooLong {
                 what: "optional parameters",
-                len: n,
+                len,
                 max: 65535,
             })?;
-            out[len_at..len_at + 2].copy_from_slice(&n16.to_be_bytes());
+            out.put_u8(255);
+            out.put_u8(255);
+            out.put_u16(l);
+            for (t, v) in &params {
+                out.put_u8(*t);
+                // Bounded by the total checked above.
+                out.put_u16(u16::try_from(v.len()).unwrap_or(u16::MAX));
+                out.put_slice(v);
+            }
         }
     }
     Ok(())
