@@ -591,6 +591,26 @@ fn decode_update(
     }
 
     if let Some(reason) = withdraw {
+        // RFC 7606 section 4 asks for treat-as-withdraw when the attribute
+        // list overruns, relying on MP_REACH_NLRI / MP_UNREACH_NLRI being the
+        // first attributes (section 5.1). A sender that puts them later
+        // (GoBGP does) may have had them in the unreadable tail: when no
+        // route at all could be located, withdrawing nothing would leave the
+        // peer's earlier routes installed, so reset the session instead
+        // (section 3 (k): the NLRI cannot be reliably identified).
+        let list_overrun = reason.type_code.is_none();
+        let mp_seen = attributes.iter().any(|a| {
+            matches!(
+                a.value,
+                AttrValue::MpReachNlri(_) | AttrValue::MpUnreachNlri(_)
+            )
+        });
+        if list_overrun && !mp_seen && withdrawn.is_empty() && nlri.is_empty() {
+            return Err(MessageError::UpdateSessionReset(Box::new(AttributeError {
+                action: ErrorAction::SessionReset,
+                ..reason
+            })));
+        }
         let (mut w, mut evpn) = (withdrawn, Vec::<EvpnNlri>::new());
         w.extend(nlri);
         for a in attributes {
