@@ -595,7 +595,7 @@ fn with_needed_extended_length(m: Message, params: &SessionParams) -> Message {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 512, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
 
     #[test]
     fn encode_then_decode_is_identity((params, m) in session_and_message()) {
@@ -674,5 +674,33 @@ proptest! {
             }
         }
         let _ = decode_message(&out, &params);
+    }
+}
+
+/// A capability too long for its own 1-octet parameter length re-encodes
+/// with RFC 9072 extended parameters; so does a long capability list.
+#[test]
+fn open_with_long_capabilities_uses_rfc9072_and_round_trips() {
+    let params = SessionParams::default();
+    for caps in [
+        vec![Capability::Unknown {
+            code: 200,
+            value: Bytes::from(vec![7u8; 254]),
+        }],
+        vec![Capability::RouteRefresh; 100],
+    ] {
+        let o = Message::Open(Open {
+            version: 4,
+            my_as: 65000,
+            hold_time: 90,
+            bgp_id: Ipv4Addr::new(10, 0, 0, 1),
+            capabilities: caps,
+            other_params: vec![],
+        });
+        let mut out = BytesMut::new();
+        encode_message(&o, &params, &mut out).expect("encodes");
+        // Non-Ext OP Len and Non-Ext OP Type both 255.
+        assert_eq!((out[28], out[29]), (255, 255));
+        assert_eq!(decode_message(&out, &params), Ok(o));
     }
 }

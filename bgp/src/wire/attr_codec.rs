@@ -68,8 +68,8 @@ pub fn decode_path_attributes(
         attributes: Vec::with_capacity(8),
         ..Default::default()
     };
-    // One bit per type code, to find repeated attributes (RFC 7606 section 3 (g)).
-    let mut seen = [0u64; 4];
+    // Type codes seen so far, to find repeated attributes (RFC 7606 section 3 (g)).
+    let mut seen = [false; 256];
     let mut r = Reader::new(buf);
     while !r.is_empty() {
         let start = r.rest();
@@ -98,9 +98,9 @@ pub fn decode_path_attributes(
             break;
         };
         let raw = &start[..hdr_len + len];
-        let bit = 1u64 << (type_code % 64);
-        let word = &mut seen[usize::from(type_code / 64)];
-        if *word & bit != 0 {
+        // A u8 always indexes a 256-entry table.
+        let seen_before = std::mem::replace(&mut seen[usize::from(type_code)], true);
+        if seen_before {
             if matches!(
                 type_code,
                 type_code::MP_REACH_NLRI | type_code::MP_UNREACH_NLRI
@@ -130,7 +130,6 @@ pub fn decode_path_attributes(
             ));
             continue;
         }
-        *word |= bit;
 
         // RFC 7606 section 3 (c): Optional/Transitive bits that conflict with
         // the attribute's definition make it malformed: treat-as-withdraw.
