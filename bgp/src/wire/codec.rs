@@ -575,11 +575,11 @@ fn decode_update(
         .any(|a| matches!(a.value, AttrValue::MpReachNlri(_)));
     if withdraw.is_none() && (!nlri.is_empty() || has_mp_reach) {
         let has = |t: u8| attributes.iter().any(|a| a.value.type_code() == t);
-        let mut required = vec![type_code::ORIGIN, type_code::AS_PATH];
-        if !nlri.is_empty() {
-            required.push(type_code::NEXT_HOP);
-        }
-        if let Some(&t) = required.iter().find(|&&t| !has(t)) {
+        let next_hop_needed = !nlri.is_empty();
+        let missing = [type_code::ORIGIN, type_code::AS_PATH, type_code::NEXT_HOP]
+            .into_iter()
+            .find(|&t| (t != type_code::NEXT_HOP || next_hop_needed) && !has(t));
+        if let Some(t) = missing {
             withdraw = Some(AttributeError {
                 type_code: Some(t),
                 action: ErrorAction::TreatAsWithdraw,
