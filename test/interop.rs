@@ -49,17 +49,64 @@ fn mac(s: &str) -> MacAddr {
 }
 
 /// Two namespaces joined by a veth: plane at 10.0.0.1, the peer at 10.0.0.2.
+/// Logs of plane's speaker go to the test output with `PLANE_LOG=debug`.
+fn logs() {
+    let filter = std::env::var("PLANE_LOG").unwrap_or_else(|_| "warn".into());
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_test_writer()
+        .try_init();
+}
+
 fn pair(tag: &str) -> (Netns, Netns) {
     let a = Netns::new(&format!("{tag}p")).expect("plane netns");
     let b = Netns::new(&format!("{tag}q")).expect("peer netns");
-    veth(&a, "ul0", &b, "ul0").expect("veth");
-    a.ip(&["addr", "add", "10.0.0.1/24", "dev", "ul0"])
-        .expect("addr");
-    b.ip(&["addr", "add", "10.0.0.2/24", "dev", "ul0"])
-        .expect("addr");
-    a.ip(&["link", "set", "ul0", "up"]).expect("up");
-    b.ip(&["link", "set", "ul0", "up"]).expect("up");
+    link(&a, "ul0", "10.0.0.1/24", &b, "ul0", "10.0.0.2/24");
     (a, b)
+}
+
+/// A veth between two namespaces with addresses, up, and permanent
+/// neighbour entries both ways: the kernel's neighbour table is shared by
+/// all namespaces of the host, and when other tests fill it past
+/// gc_thresh3, ARP for a new entry fails with ENOBUFS; permanent entries
+/// are exempt from that limit.
+fn link(a: &Netns, a_if: &str, a_cidr: &str, b: &Netns, b_if: &str, b_cidr: &str) {
+    veth(a, a_if, b, b_if).expect("veth");
+    for (ns, dev, cidr) in [(a, a_if, a_cidr), (b, b_if, b_cidr)] {
+        ns.ip(&["addr", "add", cidr, "dev", dev]).expect("addr");
+        ns.ip(&["link", "set", dev, "up"]).expect("up");
+    }
+    let mac = |ns: &Netns, dev: &str| -> String {
+        let out = ns.ip(&["-j", "link", "show", dev]).expect("link show");
+        let v: Value = serde_json::from_str(&out).expect("ip -j");
+        v[0]["address"].as_str().expect("MAC").to_string()
+    };
+    let addr = |cidr: &str| cidr.split('/').next().unwrap_or(cidr).to_string();
+    let (a_mac, b_mac) = (mac(a, a_if), mac(b, b_if));
+    a.ip(&[
+        "neigh",
+        "replace",
+        &addr(b_cidr),
+        "lladdr",
+        &b_mac,
+        "dev",
+        a_if,
+        "nud",
+        "permanent",
+    ])
+    .expect("neigh");
+    b.ip(&[
+        "neigh",
+        "replace",
+        &addr(a_cidr),
+        "lladdr",
+        &a_mac,
+        "dev",
+        b_if,
+        "nud",
+        "permanent",
+    ])
+    .expect("neigh");
 }
 
 fn plane_config(router_id: Ipv4Addr, asn: u32, neighbors: Vec<NeighborConfig>) -> SpeakerConfig {
@@ -205,6 +252,7 @@ fn check_gobgp_received(paths: &[Value]) {
 #[test]
 fn gobgp_plane_active() {
     require_root!();
+    logs();
     require_program!("gobgpd");
     let (pns, gns) = pair("ga");
     let mut peer_cfg = GobgpNeighbor::new(ip(PLANE), PLANE_AS);
@@ -352,6 +400,7 @@ fn frr_rd_of(paths: &[Value], mac: &str) -> Option<String> {
 #[test]
 fn frr_plane_passive() {
     require_root!();
+    logs();
     require_program!("bgpd");
     require_program!("nft");
     let (pns, fns) = pair("fp");
@@ -509,6 +558,7 @@ fn md5_counters(ns: &Netns) -> u64 {
 #[test]
 fn frr_md5() {
     require_root!();
+    logs();
     require_program!("bgpd");
     let (pns, fns) = pair("md");
     let mut n = FrrNeighbor::new(ip(PLANE), PLANE_AS);
@@ -549,23 +599,15 @@ fn frr_md5() {
 #[test]
 fn frr_route_reflector() {
     require_root!();
+    logs();
     require_program!("bgpd");
     require_program!("gobgpd");
     // rr (FRR, 10.0.1.254 / 10.0.2.254) with clients plane (10.0.1.1) and GoBGP (10.0.2.2), all AS 65000.
     let rr = Netns::new("rrr").expect("rr netns");
     let pns = Netns::new("rrp").expect("plane netns");
     let gns = Netns::new("rrg").expect("gobgp netns");
-    veth(&rr, "to-plane", &pns, "ul0").expect("veth");
-    veth(&rr, "to-gobgp", &gns, "ul0").expect("veth");
-    for (ns, dev, addr) in [
-        (&rr, "to-plane", "10.0.1.254/24"),
-        (&rr, "to-gobgp", "10.0.2.254/24"),
-        (&pns, "ul0", "10.0.1.1/24"),
-        (&gns, "ul0", "10.0.2.2/24"),
-    ] {
-        ns.ip(&["addr", "add", addr, "dev", dev]).expect("addr");
-        ns.ip(&["link", "set", dev, "up"]).expect("up");
-    }
+    link(&rr, "to-plane", "10.0.1.254/24", &pns, "ul0", "10.0.1.1/24");
+    link(&rr, "to-gobgp", "10.0.2.254/24", &gns, "ul0", "10.0.2.2/24");
     pns.ip(&["route", "add", "default", "via", "10.0.1.254"])
         .expect("route");
     gns.ip(&["route", "add", "default", "via", "10.0.2.254"])
@@ -657,4 +699,101 @@ fn frr_route_reflector() {
             .then_some(())
     })
     .unwrap_or_else(|e| panic!("{e}: {:?}", gobgp.evpn_paths()));
+}
+
+#[test]
+fn plane_route_reflector() {
+    require_root!();
+    logs();
+    require_program!("bgpd");
+    require_program!("gobgpd");
+    // plane (10.0.1.1 / 10.0.2.1) reflects between its iBGP clients FRR
+    // (10.0.1.2) and GoBGP (10.0.2.2), all AS 65000.
+    let pns = Netns::new("prp").expect("plane netns");
+    let fns = Netns::new("prf").expect("frr netns");
+    let gns = Netns::new("prg").expect("gobgp netns");
+    link(&pns, "to-frr", "10.0.1.1/24", &fns, "ul0", "10.0.1.2/24");
+    link(&pns, "to-gobgp", "10.0.2.1/24", &gns, "ul0", "10.0.2.2/24");
+    fns.ip(&["route", "add", "default", "via", "10.0.1.1"])
+        .expect("route");
+    gns.ip(&["route", "add", "default", "via", "10.0.2.1"])
+        .expect("route");
+    let (plane_f, plane_g) = (Ipv4Addr::new(10, 0, 1, 1), Ipv4Addr::new(10, 0, 2, 1));
+    let (frr_ip, gobgp_ip) = (Ipv4Addr::new(10, 0, 1, 2), Ipv4Addr::new(10, 0, 2, 2));
+    let frr = Frr::start(
+        &fns,
+        65000,
+        "10.0.1.2",
+        &[FrrNeighbor::new(ip(plane_f), 65000)],
+        false,
+    )
+    .expect("frr");
+    let mut gn = GobgpNeighbor::new(ip(plane_g), 65000);
+    gn.passive = true;
+    let gobgp = Gobgp::start(&gns, 65000, "10.0.2.2", &[gn]).expect("gobgpd");
+    let mut to_frr = NeighborConfig::new(ip(frr_ip), 65000);
+    to_frr.port = 179;
+    to_frr.route_reflector_client = true;
+    to_frr.local_address = Some(ip(plane_f));
+    let mut to_gobgp = NeighborConfig::new(ip(gobgp_ip), 65000);
+    to_gobgp.route_reflector_client = true;
+    to_gobgp.local_address = Some(ip(plane_g));
+    let mut cfg = plane_config(plane_f, 65000, vec![to_frr, to_gobgp]);
+    // plane listens on every address at the test port; FRR connects to 179
+    // only if told, so plane connects out to both clients instead.
+    cfg.listen = vec![SocketAddr::new(
+        IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+        PLANE_PORT,
+    )];
+    let plane = PlaneSpeaker::start(&pns, cfg, false).expect("plane");
+    wait_established(&plane, ip(frr_ip), || frr.log_tail());
+    wait_established(&plane, ip(gobgp_ip), || gobgp.log_tail());
+
+    gobgp
+        .cli(&[
+            "global",
+            "rib",
+            "-a",
+            "evpn",
+            "add",
+            "macadv",
+            "02:00:00:00:10:01",
+            "192.168.100.41",
+            "etag",
+            "0",
+            "label",
+            "100",
+            "rd",
+            "10.0.2.2:100",
+            "rt",
+            "65000:100",
+            "encap",
+            "vxlan",
+            "nexthop",
+            "10.0.2.2",
+        ])
+        .expect("gobgp add");
+    let path = poll_until(
+        "FRR to receive GoBGP's route reflected by plane",
+        WAIT,
+        || {
+            let p = frr.evpn_paths().ok()?;
+            p.into_iter().find(|p| {
+                p["prefix"]
+                    .as_str()
+                    .is_some_and(|s| s.contains("02:00:00:00:10:01"))
+            })
+        },
+    )
+    .unwrap_or_else(|e| panic!("{e}: {:?}", frr.vtysh("show bgp l2vpn evpn")));
+    let detail = frr
+        .vtysh("show bgp l2vpn evpn route rd 10.0.2.2:100")
+        .expect("vtysh");
+    // RFC 4456: ORIGINATOR_ID is the client that originated it, CLUSTER_LIST holds plane's id.
+    assert!(detail.contains("Originator: 10.0.2.2"), "{detail}");
+    assert!(detail.contains("Cluster list: 10.0.1.1"), "{detail}");
+    assert_eq!(
+        path["nexthops"][0]["ip"], "10.0.2.2",
+        "next hop unchanged: {path}"
+    );
 }
