@@ -26,7 +26,7 @@ use plane_bgp::rib::{RouteFilter, RouteView, VniImport};
 use plane_bgp::speaker::{NeighborConfig, SpeakerConfig};
 use plane_bgp::wire::{MacAddr, RouteDistinguisher, RouteTarget};
 use plane_test::peers::{add_vni, Frr, FrrNeighbor, Gobgp, GobgpNeighbor, PlaneSpeaker};
-use plane_test::{poll_until, require_program, require_root, veth, Netns};
+use plane_test::{poll_until, require_program, require_root, Netns};
 use serde_json::Value;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::{Duration, Instant};
@@ -65,48 +65,8 @@ fn pair(tag: &str) -> (Netns, Netns) {
     (a, b)
 }
 
-/// A veth between two namespaces with addresses, up, and permanent
-/// neighbour entries both ways: the kernel's neighbour table is shared by
-/// all namespaces of the host, and when other tests fill it past
-/// gc_thresh3, ARP for a new entry fails with ENOBUFS; permanent entries
-/// are exempt from that limit.
 fn link(a: &Netns, a_if: &str, a_cidr: &str, b: &Netns, b_if: &str, b_cidr: &str) {
-    veth(a, a_if, b, b_if).expect("veth");
-    for (ns, dev, cidr) in [(a, a_if, a_cidr), (b, b_if, b_cidr)] {
-        ns.ip(&["addr", "add", cidr, "dev", dev]).expect("addr");
-        ns.ip(&["link", "set", dev, "up"]).expect("up");
-    }
-    let mac = |ns: &Netns, dev: &str| -> String {
-        let out = ns.ip(&["-j", "link", "show", dev]).expect("link show");
-        let v: Value = serde_json::from_str(&out).expect("ip -j");
-        v[0]["address"].as_str().expect("MAC").to_string()
-    };
-    let addr = |cidr: &str| cidr.split('/').next().unwrap_or(cidr).to_string();
-    let (a_mac, b_mac) = (mac(a, a_if), mac(b, b_if));
-    a.ip(&[
-        "neigh",
-        "replace",
-        &addr(b_cidr),
-        "lladdr",
-        &b_mac,
-        "dev",
-        a_if,
-        "nud",
-        "permanent",
-    ])
-    .expect("neigh");
-    b.ip(&[
-        "neigh",
-        "replace",
-        &addr(a_cidr),
-        "lladdr",
-        &a_mac,
-        "dev",
-        b_if,
-        "nud",
-        "permanent",
-    ])
-    .expect("neigh");
+    plane_test::peers::link(a, a_if, a_cidr, b, b_if, b_cidr).expect("test link");
 }
 
 fn plane_config(router_id: Ipv4Addr, asn: u32, neighbors: Vec<NeighborConfig>) -> SpeakerConfig {

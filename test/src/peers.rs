@@ -16,7 +16,7 @@
 //!   ipv4-unicast`, and a short `timers connect` (default retry 120 s).
 //! - GoBGP's CLI talks gRPC to `127.0.0.1:50051` inside the namespace.
 
-use crate::{poll_until, run, Child, Netns, Result};
+use crate::{poll_until, run, veth, Child, Netns, Result};
 use plane_bgp::rib::RibEvent;
 use plane_bgp::speaker::{self, SpeakerConfig, SpeakerHandle};
 use serde_json::Value;
@@ -462,6 +462,60 @@ pub fn add_vni(ns: &Netns, vni: u32, vtep: &str) -> Result<()> {
         let args: Vec<&str> = l.split_whitespace().collect();
         ns.ip(&args)?;
     }
+    Ok(())
+}
+
+/// A veth between two namespaces with addresses, up, and permanent
+/// neighbour entries both ways. The kernel's neighbour table is shared by
+/// all namespaces of the host; when other work fills it past gc_thresh3,
+/// ARP for a new entry fails with ENOBUFS and sessions never come up.
+/// Permanent entries are exempt from that limit.
+pub fn link(
+    a: &Netns,
+    a_if: &str,
+    a_cidr: &str,
+    b: &Netns,
+    b_if: &str,
+    b_cidr: &str,
+) -> Result<()> {
+    veth(a, a_if, b, b_if)?;
+    for (ns, dev, cidr) in [(a, a_if, a_cidr), (b, b_if, b_cidr)] {
+        ns.ip(&["addr", "add", cidr, "dev", dev])?;
+        ns.ip(&["link", "set", dev, "up"])?;
+    }
+    let mac = |ns: &Netns, dev: &str| -> Result<String> {
+        let out = ns.ip(&["-j", "link", "show", dev])?;
+        let v: Value =
+            serde_json::from_str(&out).map_err(|e| format!("ip -j link show {dev}: {e}"))?;
+        v[0]["address"]
+            .as_str()
+            .map(str::to_string)
+            .ok_or_else(|| format!("{dev}: no MAC in {out}"))
+    };
+    let addr = |cidr: &str| cidr.split('/').next().unwrap_or(cidr).to_string();
+    let (a_mac, b_mac) = (mac(a, a_if)?, mac(b, b_if)?);
+    a.ip(&[
+        "neigh",
+        "replace",
+        &addr(b_cidr),
+        "lladdr",
+        &b_mac,
+        "dev",
+        a_if,
+        "nud",
+        "permanent",
+    ])?;
+    b.ip(&[
+        "neigh",
+        "replace",
+        &addr(a_cidr),
+        "lladdr",
+        &a_mac,
+        "dev",
+        b_if,
+        "nud",
+        "permanent",
+    ])?;
     Ok(())
 }
 

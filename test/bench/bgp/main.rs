@@ -20,7 +20,7 @@ use plane_bgp::rib::VniImport;
 use plane_bgp::speaker::{self, NeighborConfig, SpeakerConfig};
 use plane_test::peers::{Frr, FrrNeighbor, Gobgp, GobgpNeighbor};
 use plane_test::replay::{run_session, Packing, Replay, SendStats};
-use plane_test::{veth, Netns};
+use plane_test::Netns;
 use std::io::{BufRead, BufReader, Write};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::process::{Command, Stdio};
@@ -233,11 +233,7 @@ fn run_one(
     );
     let rx = Netns::new("br")?;
     let tx = Netns::new("bs")?;
-    veth(&rx, "ul0", &tx, "ul0")?;
-    rx.ip(&["addr", "add", "10.0.0.1/24", "dev", "ul0"])?;
-    tx.ip(&["addr", "add", "10.0.0.2/24", "dev", "ul0"])?;
-    rx.ip(&["link", "set", "ul0", "up"])?;
-    tx.ip(&["link", "set", "ul0", "up"])?;
+    plane_test::peers::link(&rx, "ul0", "10.0.0.1/24", &tx, "ul0", "10.0.0.2/24")?;
     let mut receiver = match target {
         Target::Plane => Receiver::Plane(PlaneProcess::start(&rx)?),
         Target::Frr => {
