@@ -21,6 +21,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 pub mod peers;
+pub mod replay;
 pub mod topo;
 
 /// Error type of the harness: a message saying what failed and why.

@@ -208,7 +208,10 @@ pub enum AttrValue {
     LocalPref(u32),
     AtomicAggregate,
     /// AGGREGATOR: ASN is 2 or 4 octets per the session.
-    Aggregator { asn: u32, address: Ipv4Addr },
+    Aggregator {
+        asn: u32,
+        address: Ipv4Addr,
+    },
     Communities(Vec<u32>),
     OriginatorId(Ipv4Addr),
     ClusterList(Vec<Ipv4Addr>),
@@ -216,12 +219,18 @@ pub enum AttrValue {
     MpUnreachNlri(MpUnreach),
     ExtendedCommunities(Vec<ExtendedCommunity>),
     As4Path(AsPath),
-    As4Aggregator { asn: u32, address: Ipv4Addr },
+    As4Aggregator {
+        asn: u32,
+        address: Ipv4Addr,
+    },
     PmsiTunnel(PmsiTunnel),
     LargeCommunities(Vec<LargeCommunity>),
     /// Unknown type code: value as sent. An optional transitive one is passed
     /// on with the Partial bit set (RFC 4271 section 5).
-    Unknown { type_code: u8, value: Bytes },
+    Unknown {
+        type_code: u8,
+        value: Bytes,
+    },
 }
 
 impl AttrValue {
@@ -280,6 +289,9 @@ impl AttrValue {
 impl From<AttrValue> for PathAttribute {
     /// An attribute with the flags an originator sets.
     fn from(value: AttrValue) -> Self {
-        PathAttribute { flags: value.default_flags(), value }
+        PathAttribute {
+            flags: value.default_flags(),
+            value,
+        }
     }
 }

@@ -39,11 +39,19 @@ pub const TUNNEL_TYPE_VXLAN: u16 = 8;
 pub enum ExtendedCommunity {
     RouteTarget(RouteTarget),
     /// Type 0x03 sub-type 0x0c (RFC 9012 section 4.1): tunnel type.
-    Encapsulation { tunnel_type: u16 },
+    Encapsulation {
+        tunnel_type: u16,
+    },
     /// Type 0x06 sub-type 0x00 (RFC 7432 section 7.7).
-    MacMobility { sticky: bool, sequence: u32 },
+    MacMobility {
+        sticky: bool,
+        sequence: u32,
+    },
     /// Type 0x06 sub-type 0x01 (RFC 7432 section 7.5).
-    EsiLabel { single_active: bool, label: u32 },
+    EsiLabel {
+        single_active: bool,
+        label: u32,
+    },
     /// Type 0x06 sub-type 0x02 (RFC 7432 section 7.6).
     EsImportRouteTarget(MacAddr),
     /// Type 0x06 sub-type 0x03 (RFC 9135 section 8.1).

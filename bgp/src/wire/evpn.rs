@@ -33,7 +33,11 @@ impl MacAddr {
 impl fmt::Display for MacAddr {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let m = self.0;
-        write!(f, "{:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}", m[0], m[1], m[2], m[3], m[4], m[5])
+        write!(
+            f,
+            "{:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}",
+            m[0], m[1], m[2], m[3], m[4], m[5]
+        )
     }
 }
 
@@ -135,11 +139,20 @@ pub enum EsiValue {
     /// Type 1: LACP, CE system MAC and port key.
     Lacp { system_mac: MacAddr, port_key: u16 },
     /// Type 2: L2 bridge protocol, root bridge MAC and priority.
-    Bridge { root_bridge_mac: MacAddr, priority: u16 },
+    Bridge {
+        root_bridge_mac: MacAddr,
+        priority: u16,
+    },
     /// Type 3: MAC based, system MAC and 3-octet local discriminator.
-    Mac { system_mac: MacAddr, discriminator: u32 },
+    Mac {
+        system_mac: MacAddr,
+        discriminator: u32,
+    },
     /// Type 4: router-ID based, 4-octet discriminator.
-    RouterId { router_id: Ipv4Addr, discriminator: u32 },
+    RouterId {
+        router_id: Ipv4Addr,
+        discriminator: u32,
+    },
     /// Type 5: AS based, 4-octet discriminator.
     As { asn: u32, discriminator: u32 },
     /// Type 6..=255.
