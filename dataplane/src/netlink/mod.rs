@@ -223,7 +223,9 @@ impl NetlinkBackend {
             if let NetlinkPayload::Error(e) = m.payload {
                 let r = match e.code {
                     None => Ok(()),
-                    Some(c) => Err(OpError::Kernel(errno_text(c.get()))),
+                    Some(c) => Err(OpError::Kernel {
+                        errno: c.get().saturating_abs(),
+                    }),
                 };
                 answer = Some((m.header.sequence_number, r));
             }
@@ -245,7 +247,9 @@ impl NetlinkBackend {
             if let NetlinkPayload::Error(e) = m.payload {
                 let r = match e.code {
                     None => Ok(()),
-                    Some(c) => Err(OpError::Kernel(errno_text(c.get()))),
+                    Some(c) => Err(OpError::Kernel {
+                        errno: c.get().saturating_abs(),
+                    }),
                 };
                 answers.push((m.header.sequence_number, r));
             }
@@ -272,7 +276,7 @@ impl NetlinkBackend {
             Err(OpError::NoDevice(_)) => {
                 self.refresh_index()
                     .await
-                    .map_err(|e| OpError::Kernel(e.to_string()))?;
+                    .map_err(|e| OpError::Index(e.to_string()))?;
                 self.link_message(op)?
             }
             r => r?,
@@ -283,7 +287,12 @@ impl NetlinkBackend {
         let res = r.pop().unwrap_or(Err(OpError::Closed));
         let res = match (op, res) {
             // Deleting what is already gone is success.
-            (Op::DeleteLink { .. }, Err(OpError::Kernel(e))) if e.contains("os error 19") => Ok(()),
+            (
+                Op::DeleteLink { .. },
+                Err(OpError::Kernel {
+                    errno: libc::ENODEV,
+                }),
+            ) => Ok(()),
             (_, r) => r,
         };
         if res.is_ok()
@@ -293,7 +302,7 @@ impl NetlinkBackend {
             )
         {
             if let Err(e) = self.refresh_index().await {
-                return Err(OpError::Kernel(e.to_string()));
+                return Err(OpError::Index(e.to_string()));
             }
         }
         res
@@ -360,7 +369,7 @@ impl NetlinkBackend {
                     .build();
                 (RouteNetlinkMessage::NewLink(m), set)
             }
-            _ => return Err(OpError::Kernel("not a link operation".into())),
+            _ => return Err(OpError::Internal("not a link operation")),
         })
     }
 
@@ -417,7 +426,7 @@ impl NetlinkBackend {
                 let m = neigh_message(self.ifindex(bridge)?, *ip, None);
                 (RouteNetlinkMessage::DelNeighbour(m), del)
             }
-            _ => return Err(OpError::Kernel("not an entry operation".into())),
+            _ => return Err(OpError::Internal("not an entry operation")),
         };
         let mut msg = NetlinkMessage::from(inner);
         msg.header.flags = flags;
@@ -476,7 +485,9 @@ impl NetlinkBackend {
                 if let Some(c) = e.code {
                     errors.insert(
                         m.header.sequence_number,
-                        OpError::Kernel(errno_text(c.get())),
+                        OpError::Kernel {
+                            errno: c.get().saturating_abs(),
+                        },
                     );
                 }
             }
@@ -510,11 +521,11 @@ impl NetlinkBackend {
         // VXLAN half alone.
         let mut retry: Vec<(usize, Msg)> = Vec::new();
         for (i, r) in results.iter_mut().enumerate() {
-            let Some(Err(OpError::Kernel(e))) = r else {
+            let Some(Err(OpError::Kernel { errno })) = r else {
                 continue;
             };
-            let gone = e.contains("os error 2)");
-            let exists = e.contains("os error 17)");
+            let gone = *errno == libc::ENOENT;
+            let exists = *errno == libc::EEXIST;
             match ops.get(i) {
                 Some(Op::DelFdb { dev, mac, .. }) if gone => {
                     if let Ok(idx) = self.ifindex(dev) {
@@ -535,7 +546,9 @@ impl NetlinkBackend {
             let res = Self::send_batch(self.handle.clone(), msgs).await;
             for (i, r) in idx.into_iter().zip(res) {
                 let r = match r {
-                    Err(OpError::Kernel(e)) if e.contains("os error 2)") => Ok(()),
+                    Err(OpError::Kernel {
+                        errno: libc::ENOENT,
+                    }) => Ok(()),
                     r => r,
                 };
                 if let Some(slot) = results.get_mut(i) {
