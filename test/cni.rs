@@ -1,0 +1,1 @@
+//! cni tests (see the module docs of the tests below).

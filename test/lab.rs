@@ -1,0 +1,1 @@
+//! lab tests (see the module docs of the tests below).
