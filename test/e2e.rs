@@ -284,7 +284,11 @@ fn full_mesh_three_planed_hosts() {
         .as_array()
         .and_then(|a| {
             a.iter()
-                .find(|r| r["mac"] == "02:00:00:00:00:02" && r["best"] == true && r["ip"].is_null())
+                .find(|r| {
+                    r["mac"] == "02:00:00:00:00:02"
+                        && r["nexthop"] == "10.0.0.3"
+                        && r["ip"].is_null()
+                })
                 .and_then(|r| r["seq"].as_u64())
         });
     assert_eq!(seq, Some(1), "MAC Mobility sequence of the moved MAC");
