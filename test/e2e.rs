@@ -431,7 +431,7 @@ fn mixed_planed_and_frr() {
     // FRR learns the container's MAC from the bridge and its IPs from the
     // neighbour table (zebra): make them known as a real stack would.
     frr.ns
-        .sh("bridge fdb add 02:00:00:00:00:03 dev cport3 master static")
+        .sh("bridge fdb replace 02:00:00:00:00:03 dev cport3 master static")
         .expect("fdb");
     for ip in [&c3.ipv4, &c3.ipv6] {
         frr.ns
