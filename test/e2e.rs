@@ -67,7 +67,10 @@ fn wait_sessions(hosts: &[&Host], each: usize) {
             (h.established() == each).then_some(())
         });
         if let Err(e) = r {
-            panic!("{e}\n--- {} log ---\n{}", h.name(), h.log());
+            let diag =
+                h.ns.sh("ip addr; ip route; ping -c1 -W1 10.0.0.2; ss -tanp")
+                    .unwrap_or_else(|e| e);
+            panic!("{e}\n{diag}\n--- {} log ---\n{}", h.name(), h.log());
         }
     }
 }
@@ -468,3 +471,74 @@ fn mixed_planed_and_frr() {
     c3.ping_until(&c1.ipv6, WAIT).expect("FRR -> planed v6");
     c2.ping_until(&c1.ipv6, WAIT).expect("planed -> planed v6");
 }
+
+/// SIGHUP reload: a neighbour and a VNI added, then removed, on running
+/// daemons; the session that did not change stays up throughout.
+#[test]
+fn sighup_adds_and_removes_neighbours_and_vnis() {
+    require_root!();
+    use nix::sys::signal::Signal::SIGHUP;
+    let underlay = Underlay::new().expect("underlay");
+    let p = |idx| Peer {
+        idx,
+        rr_client: false,
+    };
+    let spec = |idx, peers: Vec<Peer>, vnis: Vec<u32>| HostSpec {
+        idx,
+        peers,
+        vnis,
+        hold_time: HOLD,
+    };
+    let mut h1 = Host::new(&underlay, spec(1, vec![p(2)], vec![10])).expect("host");
+    let mut h2 = Host::new(&underlay, spec(2, vec![p(1)], vec![10])).expect("host");
+    let mut h3 = Host::new(&underlay, spec(3, vec![p(1)], vec![10, 20])).expect("host");
+    for h in [&mut h1, &mut h2, &mut h3] {
+        h.start().expect("planed");
+    }
+    wait_sessions(&[&h1, &h2], 1);
+    assert_ne!(h3.session_state(1).as_deref(), Some("Established"));
+    let log_lines = |h: &Host| h.log().matches("session down").count();
+    let h2_downs = log_lines(&h2);
+
+    // Add neighbour h3 and VNI 20 to h1.
+    h1.rewrite_config(spec(1, vec![p(2), p(3)], vec![10, 20]))
+        .expect("config");
+    h1.signal(SIGHUP).expect("SIGHUP");
+    wait_sessions(&[&h1], 2);
+    poll_until("br20 on h1", WAIT, || {
+        h1.ns.ip(&["link", "show", "br20"]).ok()
+    })
+    .expect("br20");
+    let a = Container::new(20, 1).expect("c");
+    let b = Container::new(20, 3).expect("c");
+    h1.add_endpoint(&a).expect("add on VNI 20");
+    h3.add_endpoint(&b).expect("add on VNI 20");
+    wait_programmed(&h3, &a, "10.0.0.1");
+    b.ping_until(&a.ipv4, WAIT)
+        .expect("ping over the added VNI");
+
+    // Remove them again.
+    h1.rewrite_config(spec(1, vec![p(2)], vec![10]))
+        .expect("config");
+    h1.signal(SIGHUP).expect("SIGHUP");
+    wait_gone(&h3, &a, WAIT);
+    poll_until("br20 removed from h1", WAIT, || {
+        h1.ns.ip(&["link", "show", "br20"]).is_err().then_some(())
+    })
+    .expect("br20 removed");
+    poll_until("h1 no longer lists h3", WAIT, || {
+        h1.session_state(3).is_none().then_some(())
+    })
+    .expect("neighbour removed");
+    assert_eq!(h1.session_state(2).as_deref(), Some("Established"));
+    assert_eq!(
+        log_lines(&h2),
+        h2_downs,
+        "the unchanged session flapped:\n{}",
+        h2.log()
+    );
+}
+
+/// The end-to-end latency benchmark (ignored by default; test/bench/e2e/run.sh).
+#[path = "bench/e2e/latency.rs"]
+mod bench_latency;
