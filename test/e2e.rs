@@ -514,6 +514,7 @@ fn sighup_adds_and_removes_neighbours_and_vnis() {
     h1.add_endpoint(&a).expect("add on VNI 20");
     h3.add_endpoint(&b).expect("add on VNI 20");
     wait_programmed(&h3, &a, "10.0.0.1");
+    wait_programmed(&h1, &b, "10.0.0.3");
     b.ping_until(&a.ipv4, WAIT)
         .expect("ping over the added VNI");
 
