@@ -395,6 +395,30 @@ fn route_reflector_three_planed_hosts() {
         !t.c[1][0].ping("192.168.0.9", 1),
         "VNI 10 reached a VNI 20 container"
     );
+
+    // SIGTERM on a client: planed exits 0 after a Cease (so the reflector
+    // withdraws its routes at once, no graceful-restart wait) and leaves
+    // its kernel state in place.
+    let mut hosts = hosts;
+    let before = kernel(&hosts[1], 10);
+    hosts[1]
+        .signal(nix::sys::signal::Signal::SIGTERM)
+        .expect("SIGTERM");
+    let status = hosts[1]
+        .planed
+        .as_mut()
+        .expect("running")
+        .wait_timeout(Duration::from_secs(10))
+        .expect("planed exits on SIGTERM");
+    assert!(status.success(), "planed exit status {status}");
+    wait_gone(&hosts[2], &t.c[1][0], Duration::from_secs(5));
+    assert_eq!(
+        kernel(&hosts[1], 10),
+        before,
+        "kernel state kept after SIGTERM"
+    );
+    let log = hosts[1].log();
+    assert!(log.contains("planed stopped"), "{log}");
 }
 
 /// h1 and h2 run planed, h3 runs FRR (bgpd + zebra, advertise-all-vni) with
