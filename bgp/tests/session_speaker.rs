@@ -165,3 +165,223 @@ async fn two_speakers_exchange_routes_and_shut_down_cleanly() {
     .await;
     b.shutdown("test over").await.expect("shutdown");
 }
+
+mod scripted {
+    //! A peer scripted with the codec over loopback TCP, for what FRR and
+    //! GoBGP cannot be told to do on cue (graceful restart timing).
+    use bytes::BytesMut;
+    use plane_bgp::wire::*;
+    use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::net::{TcpSocket, TcpStream};
+
+    pub struct Peer {
+        pub io: TcpStream,
+        buf: BytesMut,
+    }
+
+    pub const ID: Ipv4Addr = Ipv4Addr::new(127, 0, 0, 3);
+    pub const ASN: u32 = 65003;
+
+    impl Peer {
+        pub async fn connect(to: SocketAddr) -> Peer {
+            let s = TcpSocket::new_v4().expect("socket");
+            s.bind(SocketAddr::new(IpAddr::V4(ID), 0))
+                .expect("bind 127.0.0.3");
+            Peer {
+                io: s.connect(to).await.expect("connect to plane"),
+                buf: BytesMut::new(),
+            }
+        }
+
+        pub async fn send(&mut self, m: Message) {
+            let mut out = BytesMut::new();
+            encode_message(&m, &SessionParams::default(), &mut out).expect("encode");
+            self.io.write_all(&out).await.expect("write");
+        }
+
+        pub async fn recv(&mut self) -> Message {
+            loop {
+                if let Some(n) = frame(&self.buf, 65535).expect("framing") {
+                    let m = self.buf.split_to(n);
+                    return decode_message(&m, &SessionParams::default()).expect("decode");
+                }
+                assert!(
+                    self.io.read_buf(&mut self.buf).await.expect("read") > 0,
+                    "plane closed"
+                );
+            }
+        }
+
+        /// OPEN with graceful restart for EVPN (restart time, R bit), then
+        /// the handshake; returns plane's OPEN.
+        pub async fn establish(&mut self, restart_time: u16, restarting: bool) -> Open {
+            self.send(Message::Open(Open {
+                version: 4,
+                my_as: 65003,
+                hold_time: 90,
+                bgp_id: ID,
+                capabilities: vec![
+                    Capability::Multiprotocol { afi: 25, safi: 70 },
+                    Capability::FourOctetAs(ASN),
+                    Capability::GracefulRestart(GracefulRestart {
+                        restarting,
+                        notification: false,
+                        restart_time,
+                        families: vec![GracefulRestartFamily {
+                            afi: 25,
+                            safi: 70,
+                            forwarding_preserved: true,
+                        }],
+                    }),
+                ],
+                other_params: vec![],
+            }))
+            .await;
+            let Message::Open(open) = self.recv().await else {
+                panic!("plane must answer with OPEN")
+            };
+            assert_eq!(self.recv().await, Message::Keepalive);
+            self.send(Message::Keepalive).await;
+            open
+        }
+
+        /// Announces MACs 02:00:00:00:0f:NN (MAC-only) in VNI 100.
+        pub async fn announce(&mut self, macs: &[u8]) {
+            let nlri: Vec<EvpnNlri> = macs
+                .iter()
+                .map(|m| EvpnNlri {
+                    path_id: None,
+                    route: EvpnRoute::MacIpAdvertisement(MacIpAdvertisement {
+                        rd: RouteDistinguisher::Ipv4 {
+                            addr: ID,
+                            number: 100,
+                        },
+                        esi: Esi::ZERO,
+                        ethernet_tag: 0,
+                        mac: MacAddr([2, 0, 0, 0, 0x0f, *m]),
+                        ip: None,
+                        label1: 100,
+                        label2: None,
+                    }),
+                })
+                .collect();
+            let attrs: Vec<PathAttribute> = vec![
+                AttrValue::Origin(Origin::Igp).into(),
+                AttrValue::AsPath(AsPath {
+                    segments: vec![AsSegment {
+                        kind: AsSegmentType::AsSequence,
+                        asns: vec![ASN],
+                    }],
+                })
+                .into(),
+                AttrValue::ExtendedCommunities(vec![ExtendedCommunity::RouteTarget(
+                    RouteTarget::As2 {
+                        asn: 65003,
+                        value: 100,
+                    },
+                )])
+                .into(),
+            ];
+            for m in encode_evpn_reach(&attrs, &MpNextHop::V4(ID), &nlri, &SessionParams::default())
+                .expect("encode")
+            {
+                self.io.write_all(&m).await.expect("write");
+            }
+        }
+
+        pub async fn end_of_rib(&mut self) {
+            let unreach = MpUnreach {
+                afi: 25,
+                safi: 70,
+                nlri: MpNlri::Evpn(vec![]),
+            };
+            self.send(Message::Update(Update {
+                attributes: vec![AttrValue::MpUnreachNlri(unreach).into()],
+                ..Update::default()
+            }))
+            .await;
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn graceful_restart_helper_keeps_stale_routes_until_end_of_rib_or_restart_time() {
+    use plane_bgp::wire::{Capability, Message};
+    let port = free_port(A);
+    let mut cfg = SpeakerConfig::new(
+        65000,
+        A,
+        vec![SocketAddr::new(IpAddr::V4(A), port)],
+        IpAddr::V4(A),
+    );
+    cfg.vnis = vec![VniImport::auto(100, 65000)];
+    let mut n = NeighborConfig::new(IpAddr::V4(scripted::ID), scripted::ASN);
+    n.passive = true;
+    cfg.neighbors = vec![n];
+    let (plane, _events, _task) = speaker::start(cfg).await.expect("speaker");
+    let to = SocketAddr::new(IpAddr::V4(A), port);
+    let peer_ip = IpAddr::V4(scripted::ID);
+    let macs = |plane: SpeakerHandle| async move {
+        let r = plane.routes(RouteFilter::default()).await.expect("routes");
+        let mut v: Vec<(u8, bool)> = r
+            .iter()
+            .filter_map(|r| r.mac.map(|m| (m.octets()[5], r.stale)))
+            .collect();
+        v.sort();
+        v
+    };
+
+    let mut p = scripted::Peer::connect(to).await;
+    let open = p.establish(1, false).await;
+    // plane advertises graceful restart for EVPN (RFC 4724).
+    assert!(
+        open.capabilities
+            .iter()
+            .any(|c| matches!(c, Capability::GracefulRestart(gr)
+            if gr.restart_time == 120 && gr.families.iter().any(|f| (f.afi, f.safi) == (25, 70)))),
+        "{open:?}"
+    );
+    // The initial table (empty) ends with End-of-RIB.
+    let Message::Update(eor) = p.recv().await else {
+        panic!("End-of-RIB expected")
+    };
+    assert_eq!(eor.end_of_rib(), Some((25, 70)));
+    p.announce(&[1, 2]).await;
+    eventually("2 routes", || async {
+        (macs(plane.clone()).await == [(1, false), (2, false)]).then_some(())
+    })
+    .await;
+
+    // The connection drops without a NOTIFICATION: routes stay, as stale.
+    drop(p);
+    eventually("session down", || async {
+        (plane.neighbors().await.expect("n")[0].state != State::Established).then_some(())
+    })
+    .await;
+    assert_eq!(
+        macs(plane.clone()).await,
+        [(1, true), (2, true)],
+        "stale, not withdrawn"
+    );
+
+    // The peer comes back (R bit), refreshes route 1 only, then End-of-RIB:
+    // route 2 is swept, route 1 is fresh again.
+    let mut p = scripted::Peer::connect(to).await;
+    p.establish(1, true).await;
+    p.announce(&[1]).await;
+    p.end_of_rib().await;
+    eventually("stale route swept after End-of-RIB", || async {
+        (macs(plane.clone()).await == [(1, false)]).then_some(())
+    })
+    .await;
+
+    // Dropped again and not back within the 1 s restart time: all withdrawn.
+    drop(p);
+    eventually("stale routes withdrawn after the restart time", || async {
+        macs(plane.clone()).await.is_empty().then_some(())
+    })
+    .await;
+    assert_eq!(plane.neighbors().await.expect("n")[0].address, peer_ip);
+    plane.shutdown("test over").await.expect("shutdown");
+}
