@@ -16,4 +16,5 @@
 pub mod cni;
 pub mod config;
 pub mod control;
+pub mod daemon;
 pub mod endpoint;

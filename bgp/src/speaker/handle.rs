@@ -1,0 +1,281 @@
+//! The speaker's public API: configuration, snapshots and [`SpeakerHandle`],
+//! a cheap clonable sender whose async methods get their answers on oneshot
+//! channels from the speaker task.
+
+use crate::fsm::{GracefulRestartConfig, State};
+use crate::rib::{RibError, RouteFilter, RouteView, VniImport};
+use crate::session::md5::Md5Error;
+use crate::wire::MacAddr;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::time::Duration;
+use tokio::sync::{mpsc, oneshot};
+
+/// The speaker's configuration (the `[bgp]` section plus what the RIB needs).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SpeakerConfig {
+    pub asn: u32,
+    pub router_id: Ipv4Addr,
+    /// Addresses to accept BGP connections on (`0.0.0.0:179`); may be empty.
+    pub listen: Vec<SocketAddr>,
+    /// Our VTEP: next hop of local routes, PMSI tunnel endpoint.
+    pub vtep: IpAddr,
+    pub vnis: Vec<VniImport>,
+    /// RFC 4456 cluster id when reflecting (the router id when `None`).
+    pub cluster_id: Option<Ipv4Addr>,
+    /// Hold time proposed to every neighbour unless it sets its own.
+    pub hold_time: u16,
+    /// Base of the connect retry backoff.
+    pub connect_retry: Duration,
+    /// What we advertise for graceful restart (`None`: no GR capability).
+    pub graceful_restart: Option<GracefulRestartConfig>,
+    pub neighbors: Vec<NeighborConfig>,
+}
+
+impl SpeakerConfig {
+    /// A configuration with plane's defaults: hold time 90 s, connect
+    /// retry from 5 s, GR restart time 120 s, no neighbours, no VNIs.
+    pub fn new(
+        asn: u32,
+        router_id: Ipv4Addr,
+        listen: Vec<SocketAddr>,
+        vtep: IpAddr,
+    ) -> SpeakerConfig {
+        SpeakerConfig {
+            asn,
+            router_id,
+            listen,
+            vtep,
+            vnis: Vec::new(),
+            cluster_id: None,
+            hold_time: 90,
+            connect_retry: Duration::from_secs(5),
+            graceful_restart: Some(GracefulRestartConfig {
+                restart_time: 120,
+                restarting: false,
+                forwarding_preserved: false,
+            }),
+            neighbors: Vec::new(),
+        }
+    }
+}
+
+/// One `[[bgp.neighbor]]`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NeighborConfig {
+    pub address: IpAddr,
+    pub remote_asn: u32,
+    /// The peer's BGP port (179).
+    pub port: u16,
+    /// Only accept its connections.
+    pub passive: bool,
+    /// RFC 2385 TCP-MD5 key.
+    pub password: Option<String>,
+    /// RFC 4456: reflect iBGP routes to it.
+    pub route_reflector_client: bool,
+    /// Overrides [`SpeakerConfig::hold_time`].
+    pub hold_time: Option<u16>,
+    /// Source address of our connections.
+    pub local_address: Option<IpAddr>,
+}
+
+impl NeighborConfig {
+    /// An active neighbour on port 179 without password.
+    pub fn new(address: IpAddr, remote_asn: u32) -> NeighborConfig {
+        NeighborConfig {
+            address,
+            remote_asn,
+            port: 179,
+            passive: false,
+            password: None,
+            route_reflector_client: false,
+            hold_time: None,
+            local_address: None,
+        }
+    }
+}
+
+/// A neighbour as `show neighbors` prints it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NeighborStatus {
+    pub address: IpAddr,
+    pub remote_asn: u32,
+    /// RFC 4271 state; [`State::name`] gives "Idle" ... "Established".
+    pub state: State,
+    /// Routes from this neighbour in the RIB.
+    pub received: u64,
+    /// Routes advertised to it.
+    pub sent: u64,
+    /// Time since Established, while it is.
+    pub uptime: Option<Duration>,
+    /// The last error or NOTIFICATION, for people.
+    pub last_error: Option<String>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SpeakerError {
+    #[error("BGP listen on {addr}: {source}")]
+    Listen {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("neighbour {0} is already configured")]
+    DuplicateNeighbor(IpAddr),
+    #[error("neighbour {0} is not configured")]
+    UnknownNeighbor(IpAddr),
+    #[error(transparent)]
+    Md5(Md5Error),
+    #[error(transparent)]
+    Rib(RibError),
+    #[error("the BGP speaker has stopped")]
+    Stopped,
+}
+
+pub(super) enum Request {
+    Routes {
+        filter: RouteFilter,
+        reply: oneshot::Sender<Vec<RouteView>>,
+    },
+    Neighbors {
+        reply: oneshot::Sender<Vec<NeighborStatus>>,
+    },
+    OriginateMacIp {
+        vni: u32,
+        mac: MacAddr,
+        ip: Option<IpAddr>,
+        reply: oneshot::Sender<Result<u32, SpeakerError>>,
+    },
+    WithdrawMacIp {
+        vni: u32,
+        mac: MacAddr,
+        ip: Option<IpAddr>,
+        reply: oneshot::Sender<Result<(), SpeakerError>>,
+    },
+    OriginateImet {
+        vni: u32,
+        reply: oneshot::Sender<Result<(), SpeakerError>>,
+    },
+    WithdrawImet {
+        vni: u32,
+        reply: oneshot::Sender<Result<(), SpeakerError>>,
+    },
+    SetVnis {
+        vnis: Vec<VniImport>,
+        reply: oneshot::Sender<()>,
+    },
+    AddNeighbor {
+        neighbor: NeighborConfig,
+        reply: oneshot::Sender<Result<(), SpeakerError>>,
+    },
+    RemoveNeighbor {
+        address: IpAddr,
+        reply: oneshot::Sender<Result<(), SpeakerError>>,
+    },
+    Shutdown {
+        message: String,
+        reply: oneshot::Sender<()>,
+    },
+}
+
+/// Talks to the speaker task. Clone it freely; every method waits for the
+/// speaker's answer and fails with [`SpeakerError::Stopped`] once it is gone.
+#[derive(Clone, Debug)]
+pub struct SpeakerHandle {
+    tx: mpsc::Sender<Request>,
+}
+
+impl SpeakerHandle {
+    pub(super) fn new(tx: mpsc::Sender<Request>) -> SpeakerHandle {
+        SpeakerHandle { tx }
+    }
+
+    async fn ask<T>(
+        &self,
+        make: impl FnOnce(oneshot::Sender<T>) -> Request,
+    ) -> Result<T, SpeakerError> {
+        let (reply, rx) = oneshot::channel();
+        self.tx
+            .send(make(reply))
+            .await
+            .map_err(|_| SpeakerError::Stopped)?;
+        rx.await.map_err(|_| SpeakerError::Stopped)
+    }
+
+    /// The RIB's routes (`show routes`).
+    pub async fn routes(&self, filter: RouteFilter) -> Result<Vec<RouteView>, SpeakerError> {
+        self.ask(|reply| Request::Routes { filter, reply }).await
+    }
+
+    /// Every neighbour with its state (`show neighbors`), by address.
+    pub async fn neighbors(&self) -> Result<Vec<NeighborStatus>, SpeakerError> {
+        self.ask(|reply| Request::Neighbors { reply }).await
+    }
+
+    /// Advertises a local type-2 route (an endpoint's MAC, with one IP or
+    /// none); returns the MAC Mobility sequence number used.
+    pub async fn originate_mac_ip(
+        &self,
+        vni: u32,
+        mac: MacAddr,
+        ip: Option<IpAddr>,
+    ) -> Result<u32, SpeakerError> {
+        self.ask(|reply| Request::OriginateMacIp {
+            vni,
+            mac,
+            ip,
+            reply,
+        })
+        .await?
+    }
+
+    /// Withdraws a local type-2 route.
+    pub async fn withdraw_mac_ip(
+        &self,
+        vni: u32,
+        mac: MacAddr,
+        ip: Option<IpAddr>,
+    ) -> Result<(), SpeakerError> {
+        self.ask(|reply| Request::WithdrawMacIp {
+            vni,
+            mac,
+            ip,
+            reply,
+        })
+        .await?
+    }
+
+    /// Advertises our type-3 (IMET) route for a VNI.
+    pub async fn originate_imet(&self, vni: u32) -> Result<(), SpeakerError> {
+        self.ask(|reply| Request::OriginateImet { vni, reply })
+            .await?
+    }
+
+    /// Withdraws our type-3 route for a VNI.
+    pub async fn withdraw_imet(&self, vni: u32) -> Result<(), SpeakerError> {
+        self.ask(|reply| Request::WithdrawImet { vni, reply })
+            .await?
+    }
+
+    /// Replaces the VNI configuration (RDs, route targets).
+    pub async fn set_vnis(&self, vnis: Vec<VniImport>) -> Result<(), SpeakerError> {
+        self.ask(|reply| Request::SetVnis { vnis, reply }).await
+    }
+
+    /// Adds and starts a neighbour.
+    pub async fn add_neighbor(&self, neighbor: NeighborConfig) -> Result<(), SpeakerError> {
+        self.ask(|reply| Request::AddNeighbor { neighbor, reply })
+            .await?
+    }
+
+    /// Stops (Cease / Peer De-configured) and forgets a neighbour; its routes are withdrawn.
+    pub async fn remove_neighbor(&self, address: IpAddr) -> Result<(), SpeakerError> {
+        self.ask(|reply| Request::RemoveNeighbor { address, reply })
+            .await?
+    }
+
+    /// Sends Cease / Administrative Shutdown with `message` (RFC 9003) to
+    /// every peer and stops the speaker.
+    pub async fn shutdown(&self, message: &str) -> Result<(), SpeakerError> {
+        let message = message.to_string();
+        self.ask(|reply| Request::Shutdown { message, reply }).await
+    }
+}
