@@ -13,11 +13,11 @@
 use plane::config::{BumMode, IpCidr, RtMatch};
 use plane::control::*;
 use plane_bgp::wire::{MacAddr, RouteDistinguisher, RouteTarget};
-use plane_test::Netns;
+use plane_test::{poll_until, Netns};
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
 use std::io::Write;
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr};
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::sync::Arc;
@@ -693,4 +693,352 @@ fn gc_removes_only_stale_cni_endpoints() {
     assert_eq!(left[0].port, ra["interfaces"][0]["name"].as_str().unwrap());
     assert!(link_json(&w.host, rb["interfaces"][0]["name"].as_str().unwrap()).is_none());
     assert!(link_json(&a, "eth0").is_some());
+}
+
+// ---------------------------------------------------------------------------
+// Two hosts with a real planed each (BGP between them over an underlay veth).
+
+/// One host: a namespace, its planed (socket and state file in `dir`).
+struct Host {
+    ns: Netns,
+    socket: PathBuf,
+    _planed: plane_test::Child,
+}
+
+impl Host {
+    fn client(&self) -> Client {
+        Client::connect(&self.socket).unwrap()
+    }
+
+    /// host-local hands out `first`..`last` of 10.1.0.0/24 on this host, so
+    /// that the two hosts never give out the same address.
+    fn conf(&self, dir: &Path, first: u8, last: u8) -> Value {
+        json!({
+            "cniVersion": "1.1.0",
+            "name": "plane-test",
+            "type": "plane",
+            "vni": 10,
+            "socket": self.socket,
+            "ipam": {
+                "type": "host-local",
+                "ranges": [[{
+                    "subnet": "10.1.0.0/24",
+                    "rangeStart": format!("10.1.0.{first}"),
+                    "rangeEnd": format!("10.1.0.{last}"),
+                }]],
+                "dataDir": dir.join(format!("ipam-{}", self.ns.name())),
+            },
+        })
+    }
+}
+
+/// Two hosts, 10.0.0.1 and 10.0.0.2 on an underlay veth, iBGP between
+/// their planeds, VNI 10 on both; returns once the session is Established.
+struct Fabric {
+    dir: tempfile::TempDir,
+    h1: Host,
+    h2: Host,
+}
+
+fn start_host(dir: &Path, tag: &str, me: u8, peer: u8) -> (Netns, PathBuf, PathBuf) {
+    let ns = Netns::new(tag).unwrap();
+    let config = dir.join(format!("{tag}.toml"));
+    let socket = dir.join(format!("{tag}.sock"));
+    std::fs::write(
+        &config,
+        format!(
+            r#"
+[bgp]
+asn = 65000
+router_id = "10.0.0.{me}"
+listen = "10.0.0.{me}:179"
+connect_retry = 1
+
+[[bgp.neighbor]]
+address = "10.0.0.{peer}"
+remote_asn = 65000
+
+[underlay]
+local_ip = "10.0.0.{me}"
+
+[[vni]]
+id = 10
+
+[control]
+socket = "{}"
+"#,
+            socket.display()
+        ),
+    )
+    .unwrap();
+    (ns, config, socket)
+}
+
+impl Fabric {
+    fn new(tag: &str) -> Fabric {
+        let dir = tempfile::tempdir().unwrap();
+        let (n1, cfg1, s1) = start_host(dir.path(), &format!("{tag}a"), 1, 2);
+        let (n2, cfg2, s2) = start_host(dir.path(), &format!("{tag}b"), 2, 1);
+        plane_test::veth(&n1, "u1", &n2, "u2").unwrap();
+        n1.ip(&["addr", "add", "10.0.0.1/24", "dev", "u1"]).unwrap();
+        n1.ip(&["link", "set", "u1", "up"]).unwrap();
+        n2.ip(&["addr", "add", "10.0.0.2/24", "dev", "u2"]).unwrap();
+        n2.ip(&["link", "set", "u2", "up"]).unwrap();
+        let spawn = |ns: &Netns, cfg: &Path, tag: &str| {
+            let mut cmd = ns.command(env!("CARGO_BIN_EXE_planed"));
+            cmd.arg("--config")
+                .arg(cfg)
+                .arg("--state-file")
+                .arg(dir.path().join(format!("{tag}.state.json")))
+                .env("PLANE_LOG", "warn")
+                .stdin(Stdio::null());
+            plane_test::Child::spawn(cmd, &format!("planed {tag}")).unwrap()
+        };
+        let p1 = spawn(&n1, &cfg1, "h1");
+        let p2 = spawn(&n2, &cfg2, "h2");
+        let h1 = Host {
+            ns: n1,
+            socket: s1,
+            _planed: p1,
+        };
+        let h2 = Host {
+            ns: n2,
+            socket: s2,
+            _planed: p2,
+        };
+        for h in [&h1, &h2] {
+            poll_until("BGP session Established", Duration::from_secs(30), || {
+                let mut c = Client::connect(&h.socket).ok()?;
+                let n = c.show_neighbors().ok()?;
+                n.iter()
+                    .all(|n| n.state == SessionState::Established)
+                    .then_some(())
+            })
+            .unwrap();
+        }
+        for h in [&h1, &h2] {
+            poll_until("planed to make br10", Duration::from_secs(10), || {
+                link_json(&h.ns, "br10").map(|_| ())
+            })
+            .unwrap();
+        }
+        Fabric { dir, h1, h2 }
+    }
+}
+
+fn pings(from: &Netns, to: IpAddr) -> bool {
+    from.exec("ping", ["-c", "1", "-W", "1", &to.to_string()])
+        .is_ok()
+}
+
+fn addr_of(result: &Value) -> IpAddr {
+    let a = result["ips"][0]["address"].as_str().unwrap();
+    a.split('/').next().unwrap().parse().unwrap()
+}
+
+fn mac_of(result: &Value) -> MacAddr {
+    result["interfaces"][1]["mac"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap()
+}
+
+/// Type-2 routes for `mac` in `host`'s RIB that came from the other host.
+fn remote_routes(host: &Host, mac: MacAddr) -> usize {
+    host.client()
+        .show_routes(RouteFilter {
+            vni: Some(10),
+            route_type: Some(2),
+            mac: Some(mac),
+        })
+        .map(|r| r.iter().filter(|r| r.source != RouteSource::Local).count())
+        .unwrap_or(0)
+}
+
+#[test]
+fn two_hosts_containers_ping_each_other_and_del_withdraws() {
+    plane_test::require_root!();
+    let f = Fabric::new("ce");
+    let c1 = Netns::new("c1").unwrap();
+    let c2 = Netns::new("c2").unwrap();
+    let conf1 = f.h1.conf(f.dir.path(), 10, 19);
+    let conf2 = f.h2.conf(f.dir.path(), 20, 29);
+
+    let r1 = run_cni(
+        &f.h1.ns,
+        "ADD",
+        "e2e-1",
+        Some(&c1.path()),
+        "eth0",
+        conf1.to_string().as_bytes(),
+    )
+    .expect_ok("ADD c1 on h1");
+    let r2 = run_cni(
+        &f.h2.ns,
+        "ADD",
+        "e2e-2",
+        Some(&c2.path()),
+        "eth0",
+        conf2.to_string().as_bytes(),
+    )
+    .expect_ok("ADD c2 on h2");
+    let (a1, a2) = (addr_of(&r1), addr_of(&r2));
+
+    // planed advertised each container; the other host learnt it.
+    poll_until("h1 to learn c2", Duration::from_secs(10), || {
+        (remote_routes(&f.h1, mac_of(&r2)) > 0).then_some(())
+    })
+    .unwrap();
+    poll_until(
+        "c1 to reach c2 through planed",
+        Duration::from_secs(20),
+        || pings(&c1, a2).then_some(()),
+    )
+    .unwrap();
+    assert!(pings(&c2, a1), "c2 cannot reach c1");
+
+    // CHECK against the real planed.
+    let mut checked = conf2.clone();
+    checked["prevResult"] = r2.clone();
+    run_cni(
+        &f.h2.ns,
+        "CHECK",
+        "e2e-2",
+        Some(&c2.path()),
+        "eth0",
+        checked.to_string().as_bytes(),
+    )
+    .expect_ok("CHECK c2");
+
+    // DEL withdraws the routes on the remote host, kernel state included.
+    run_cni(
+        &f.h2.ns,
+        "DEL",
+        "e2e-2",
+        Some(&c2.path()),
+        "eth0",
+        checked.to_string().as_bytes(),
+    )
+    .expect_ok("DEL c2");
+    poll_until("h1 to withdraw c2", Duration::from_secs(10), || {
+        (remote_routes(&f.h1, mac_of(&r2)) == 0).then_some(())
+    })
+    .unwrap();
+    let mac2 = mac_of(&r2).to_string();
+    poll_until(
+        "c2's FDB entry to leave h1's kernel",
+        Duration::from_secs(10),
+        || {
+            let fdb =
+                f.h1.ns
+                    .exec("bridge", ["fdb", "show", "dev", "vxlan10"])
+                    .ok()?;
+            (!fdb.contains(&mac2)).then_some(())
+        },
+    )
+    .unwrap();
+    run_cni(
+        &f.h2.ns,
+        "DEL",
+        "e2e-2",
+        Some(&c2.path()),
+        "eth0",
+        checked.to_string().as_bytes(),
+    )
+    .expect_ok("second DEL c2");
+
+    // CHECK with a real planed that no longer knows the endpoint.
+    let msg = run_cni(
+        &f.h2.ns,
+        "CHECK",
+        "e2e-2",
+        Some(&c2.path()),
+        "eth0",
+        checked.to_string().as_bytes(),
+    )
+    .expect_code(102, "CHECK after DEL");
+    assert!(msg.contains("missing"), "{msg}");
+
+    // An unknown VNI and an address conflict, as the real planed reports them.
+    let mut v99 = conf1.clone();
+    v99["vni"] = 99.into();
+    run_cni(
+        &f.h1.ns,
+        "ADD",
+        "e2e-3",
+        Some(&c2.path()),
+        "eth0",
+        v99.to_string().as_bytes(),
+    )
+    .expect_code(7, "unknown VNI");
+    let mut taken = conf1.clone();
+    taken.as_object_mut().unwrap().remove("ipam");
+    taken["addresses"] = json!([{"address": format!("{a1}/24")}]);
+    run_cni(
+        &f.h1.ns,
+        "ADD",
+        "e2e-3",
+        Some(&c2.path()),
+        "eth0",
+        taken.to_string().as_bytes(),
+    )
+    .expect_code(101, "address conflict");
+    assert!(link_json(&c2, "eth0").is_none(), "a refused ADD left eth0");
+}
+
+#[test]
+fn two_hosts_planectl_endpoint_add_netns() {
+    plane_test::require_root!();
+    let f = Fabric::new("cp");
+    let c1 = Netns::new("c1").unwrap();
+    let c3 = Netns::new("c3").unwrap();
+    let conf1 = f.h1.conf(f.dir.path(), 10, 19);
+    let r1 = run_cni(
+        &f.h1.ns,
+        "ADD",
+        "ctl-1",
+        Some(&c1.path()),
+        "eth0",
+        conf1.to_string().as_bytes(),
+    )
+    .expect_ok("ADD c1 on h1");
+
+    // docker run --network none, then planectl endpoint add --netns.
+    let planectl = |args: &[&str]| {
+        let mut a = vec!["--socket", f.h2.socket.to_str().unwrap()];
+        a.extend_from_slice(args);
+        f.h2.ns.exec(env!("CARGO_BIN_EXE_planectl"), a)
+    };
+    let mac3 = "02:00:00:00:03:03";
+    planectl(&[
+        "endpoint",
+        "add",
+        "--vni",
+        "10",
+        "--mac",
+        mac3,
+        "--ip",
+        "10.1.0.33/24",
+        "--netns",
+        c3.path().to_str().unwrap(),
+        "--ifname",
+        "eth0",
+    ])
+    .unwrap();
+    assert_eq!(mac_in(&c3, "eth0"), mac3);
+    let a1 = addr_of(&r1);
+    poll_until("c3 to reach c1", Duration::from_secs(20), || {
+        pings(&c3, a1).then_some(())
+    })
+    .unwrap();
+    planectl(&["endpoint", "del", "--vni", "10", "--mac", mac3]).unwrap();
+    poll_until("h1 to withdraw c3", Duration::from_secs(10), || {
+        (remote_routes(&f.h1, mac3.parse().unwrap()) == 0).then_some(())
+    })
+    .unwrap();
+    assert!(
+        link_json(&c3, "eth0").is_none(),
+        "endpoint del left the veth"
+    );
 }
