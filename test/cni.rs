@@ -1041,4 +1041,30 @@ fn two_hosts_planectl_endpoint_add_netns() {
         link_json(&c3, "eth0").is_none(),
         "endpoint del left the veth"
     );
+
+    // Without --mac, the MAC is derived from VNI, namespace and ifname.
+    let ns3 = c3.path().to_str().unwrap().to_string();
+    let out = planectl(&[
+        "--json",
+        "endpoint",
+        "add",
+        "--vni",
+        "10",
+        "--ip",
+        "10.1.0.34/24",
+        "--netns",
+        &ns3,
+    ])
+    .unwrap();
+    let eps: Value = serde_json::from_str(&out).unwrap();
+    let derived = plane::endpoint::stable_mac(10, &format!("{ns3}/eth0")).to_string();
+    assert_eq!(eps[0]["mac"], derived.as_str(), "{out}");
+    assert_eq!(mac_in(&c3, "eth0"), derived);
+    poll_until(
+        "c3 (derived MAC) to reach c1",
+        Duration::from_secs(20),
+        || pings(&c3, a1).then_some(()),
+    )
+    .unwrap();
+    planectl(&["endpoint", "del", "--vni", "10", "--mac", &derived]).unwrap();
 }
