@@ -218,7 +218,17 @@ impl NetlinkBackend {
     }
 
     async fn link_op(&mut self, op: &Op) -> Result<(), OpError> {
-        let (msg, flags) = self.link_message(op)?;
+        // A device made by someone else since the last dump (a container's
+        // veth attached with `endpoint add --port` or `--netns`): look again.
+        let (msg, flags) = match self.link_message(op) {
+            Err(OpError::NoDevice(_)) => {
+                self.refresh_index()
+                    .await
+                    .map_err(|e| OpError::Kernel(e.to_string()))?;
+                self.link_message(op)?
+            }
+            r => r?,
+        };
         let mut req = NetlinkMessage::from(msg);
         req.header.flags = flags;
         let mut r = Self::send_batch(self.handle.clone(), vec![req]).await;
@@ -236,6 +246,27 @@ impl NetlinkBackend {
         {
             if let Err(e) = self.refresh_index().await {
                 return Err(OpError::Kernel(e.to_string()));
+            }
+        }
+        // IFLA_AF_SPEC/inet6 in the RTM_NEWLINK that creates the device is
+        // refused with EAFNOSUPPORT (the device has no inet6_dev yet): set
+        // addrgenmode none right after creation instead.
+        if res.is_ok() {
+            let created = match op {
+                Op::CreateBridge { name, .. } => Some(name.clone()),
+                Op::CreateVxlan(cfg) => Some(cfg.vxlan.clone()),
+                _ => None,
+            };
+            if let Some(name) = created {
+                let set = Op::SetLink {
+                    name,
+                    change: LinkChange::AddrGenNone,
+                };
+                let (msg, flags) = self.link_message(&set)?;
+                let mut req = NetlinkMessage::from(msg);
+                req.header.flags = flags;
+                let mut r = Self::send_batch(self.handle.clone(), vec![req]).await;
+                return r.pop().unwrap_or(Err(OpError::Closed));
             }
         }
         res
@@ -259,7 +290,6 @@ impl NetlinkBackend {
                     .address(mac.octets().to_vec())
                     .mtu(*mtu)
                     .append_extra_attribute(LinkAttribute::IfAlias(crate::state::owner_alias(*vni)))
-                    .append_extra_attribute(addrgen_none())
                     .build();
                 (RouteNetlinkMessage::NewLink(m), create)
             }
@@ -276,7 +306,6 @@ impl NetlinkBackend {
                     .append_extra_attribute(LinkAttribute::IfAlias(crate::state::owner_alias(
                         cfg.vni,
                     )))
-                    .append_extra_attribute(addrgen_none())
                     .build();
                 (RouteNetlinkMessage::NewLink(m), create)
             }
