@@ -807,14 +807,21 @@ impl Fabric {
             _planed: p2,
         };
         for h in [&h1, &h2] {
-            poll_until("BGP session Established", Duration::from_secs(30), || {
-                let mut c = Client::connect(&h.socket).ok()?;
-                let n = c.show_neighbors().ok()?;
-                n.iter()
-                    .all(|n| n.state == SessionState::Established)
+            let mut last = String::new();
+            let up = poll_until("BGP session Established", Duration::from_secs(30), || {
+                let n = Client::connect(&h.socket).and_then(|mut c| c.show_neighbors());
+                last = format!("{n:?}");
+                let n = n.ok()?;
+                (!n.is_empty() && n.iter().all(|n| n.state == SessionState::Established))
                     .then_some(())
-            })
-            .unwrap();
+            });
+            if let Err(e) = up {
+                panic!(
+                    "{e}: neighbours of {}: {last}; underlay ping: {:?}",
+                    h.ns.name(),
+                    h1.ns.exec("ping", ["-c1", "-W1", "10.0.0.2"]),
+                );
+            }
         }
         for h in [&h1, &h2] {
             poll_until("planed to make br10", Duration::from_secs(10), || {
