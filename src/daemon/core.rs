@@ -262,7 +262,7 @@ impl Core {
         };
         let undo_port = |port: String| async move {
             if made {
-                if let Err(e) = veth::delete(&port).await {
+                if let Err(e) = veth::delete(&port, None, "").await {
                     warn!(port, "cleaning up the veth: {e}");
                 }
             }
@@ -350,8 +350,8 @@ impl Core {
                 Err(err) => warn!(vni = e.vni, port = %e.port, "detaching: {err}"),
             }
         }
-        if endpoints::plane_made_port(&e.attach) {
-            if let Err(err) = veth::delete(&e.port).await {
+        if let Attach::Netns { ifname, .. } = &e.attach {
+            if let Err(err) = veth::delete(&e.port, e.attach.netns_path(), ifname).await {
                 warn!(port = %e.port, "deleting the veth: {err}");
             }
         }
