@@ -84,6 +84,7 @@ fn planed_hosts(underlay: &Underlay, peers: [Vec<Peer>; 3]) -> Vec<Host> {
             idx,
             peers: p,
             vnis: vec![10, 20],
+            flood: Vec::new(),
             hold_time: HOLD,
         };
         hosts.push(Host::new(underlay, spec).expect("host"));
@@ -439,6 +440,7 @@ fn mixed_planed_and_frr() {
             idx,
             peers,
             vnis: vec![10],
+            flood: Vec::new(),
             hold_time: HOLD,
         };
         hosts.push(Host::new(&underlay, spec).expect("host"));
@@ -511,11 +513,15 @@ fn sighup_adds_and_removes_neighbours_and_vnis() {
         idx,
         peers,
         vnis,
+        flood: Vec::new(),
         hold_time: HOLD,
     };
     let mut h1 = Host::new(&underlay, spec(1, vec![p(2)], vec![10])).expect("host");
     let mut h2 = Host::new(&underlay, spec(2, vec![p(1)], vec![10])).expect("host");
-    let mut h3 = Host::new(&underlay, spec(3, vec![p(1)], vec![10, 20])).expect("host");
+    // VNI 20 replicates BUM on h3: type-3 routes become flood entries there.
+    let mut h3_spec = spec(3, vec![p(1)], vec![10, 20]);
+    h3_spec.flood = vec![20];
+    let mut h3 = Host::new(&underlay, h3_spec).expect("host");
     for h in [&mut h1, &mut h2, &mut h3] {
         h.start().expect("planed");
     }
@@ -541,6 +547,32 @@ fn sighup_adds_and_removes_neighbours_and_vnis() {
     wait_programmed(&h1, &b, "10.0.0.3");
     b.ping_until(&a.ipv4, WAIT)
         .expect("ping over the added VNI");
+    // Flood list: h1's VTEP on h3's replicating VNI 20, none on VNI 10.
+    let flood = |vni: u32| -> Option<serde_json::Value> {
+        let fdb = h3.json(&["show", "fdb"]).ok()?;
+        fdb.as_array()?
+            .iter()
+            .find(|v| v["vni"] == vni)
+            .map(|v| v["flood"].clone())
+    };
+    poll_until("h3 floods VNI 20 to h1", WAIT, || {
+        (flood(20) == Some(serde_json::json!(["10.0.0.1"]))).then_some(())
+    })
+    .unwrap_or_else(|e| panic!("{e}: {:?}", flood(20)));
+    assert_eq!(
+        flood(10),
+        Some(serde_json::json!([])),
+        "suppressing VNI floods"
+    );
+    let zero = h3
+        .ns
+        .exec("bridge", ["fdb", "show", "dev", "vxlan20"])
+        .expect("bridge fdb");
+    assert!(
+        zero.lines()
+            .any(|l| l.starts_with("00:00:00:00:00:00") && l.contains("dst 10.0.0.1")),
+        "{zero}"
+    );
 
     // Remove them again.
     h1.rewrite_config(spec(1, vec![p(2)], vec![10]))

@@ -101,6 +101,8 @@ pub struct HostSpec {
     pub idx: u8,
     pub peers: Vec<Peer>,
     pub vnis: Vec<u32>,
+    /// VNIs with `bum = "flood"` (the others suppress).
+    pub flood: Vec<u32>,
     pub hold_time: u16,
 }
 
@@ -118,6 +120,7 @@ impl HostSpec {
                 })
                 .collect(),
             vnis: vnis.to_vec(),
+            flood: Vec::new(),
             hold_time,
         }
     }
@@ -140,7 +143,12 @@ impl HostSpec {
         }
         let _ = writeln!(s, "[underlay]\nlocal_ip = \"{a}\"\n");
         for v in &self.vnis {
-            let _ = writeln!(s, "[[vni]]\nid = {v}\n");
+            let bum = if self.flood.contains(v) {
+                "flood"
+            } else {
+                "suppress"
+            };
+            let _ = writeln!(s, "[[vni]]\nid = {v}\nbum = \"{bum}\"\n");
         }
         let _ = writeln!(
             s,

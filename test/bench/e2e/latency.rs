@@ -185,6 +185,7 @@ fn bench_plane(n: usize, dir: &Path) -> (Vec<f64>, Vec<f64>) {
             rr_client: false,
         }],
         vnis: vec![10],
+        flood: Vec::new(),
         hold_time: 90,
     };
     let mut h1 = Host::new(&underlay, spec(1, 2)).expect("h1");
