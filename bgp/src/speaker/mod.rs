@@ -502,7 +502,10 @@ impl Speaker {
             match p.tx.try_send(PeerCommand::Send { session, messages }) {
                 Ok(()) => p.ready = false,
                 Err(e) => {
-                    warn!(peer = %p.config.address, "peer task queue full, batch dropped: {e}")
+                    // The routes were taken from the RIB's queue: queue the
+                    // whole table again rather than lose them.
+                    warn!(peer = %p.config.address, "peer task queue full ({e}): will resend the table");
+                    self.rib.resend_all(p.id);
                 }
             }
         }
