@@ -502,7 +502,10 @@ async fn a_slow_peer_does_not_hold_back_the_others() {
             .map(|n| n.sent)
     };
     assert_eq!(sent(fast_ip), Some(u64::from(ROUTES)));
-    eprintln!("sent to the slow peer while it read nothing: {:?} of {ROUTES}", sent(slow_ip));
+    eprintln!(
+        "sent to the slow peer while it read nothing: {:?} of {ROUTES}",
+        sent(slow_ip)
+    );
     assert!(
         sent(slow_ip) < Some(u64::from(ROUTES)),
         "the slow peer's routes wait in the RIB: {n:?}"
