@@ -1,14 +1,16 @@
 //! plane-cni tests: the plugin binary run exactly as a container runtime
 //! runs it (CNI_* variables, network configuration on stdin, result or error
 //! JSON on stdout), inside a "host" network namespace the test creates,
-//! against a container namespace the test creates, with the reference
+//! against container namespaces the test creates, with the reference
 //! host-local IPAM plugin from /usr/lib/cni (its dataDir in a tempdir).
 //!
-//! planed is played by a fake control server (the generic server of
-//! `plane::control` with an owner task as handler) that keeps an endpoint
-//! table, refuses an address already held in the VNI, and reports every
-//! change request to the test. The two-host tests with a real planed are in
-//! `cni_e2e` below them (they need the daemon).
+//! The first tests play planed with a fake control server (the generic
+//! server of `plane::control` with an owner task as handler) that keeps an
+//! endpoint table, refuses an address already held in the VNI, and reports
+//! every change request to the test. The `two_hosts_*` tests run a real
+//! planed on each of two hosts (iBGP over an underlay veth): containers
+//! attached with plane-cni, or with `planectl endpoint add --netns`, ping
+//! each other across the overlay, and DEL withdraws the remote routes.
 
 use plane::config::{BumMode, IpCidr, RtMatch};
 use plane::control::*;
