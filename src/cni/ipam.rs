@@ -132,9 +132,21 @@ fn run(plugin: &Path, command: &str, stdin: &[u8]) -> Result<String, CniError> {
         .spawn()
         .map_err(|e| CniError::new(Code::Io, format!("{}: cannot execute: {e}", what())))?;
     if let Some(mut input) = child.stdin.take() {
-        input
-            .write_all(stdin)
-            .map_err(|e| CniError::new(Code::Io, format!("{}: cannot write stdin: {e}", what())))?;
+        // A plugin may exit without reading stdin (host-local answers
+        // VERSION early): a broken pipe is not an error, its exit status
+        // and output say how it went.
+        match input.write_all(stdin) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => {}
+            Err(e) => {
+                let _ = child.kill();
+                let _ = child.wait();
+                return Err(CniError::new(
+                    Code::Io,
+                    format!("{}: cannot write stdin: {e}", what()),
+                ));
+            }
+        }
     }
     let out = child
         .wait_with_output()
