@@ -26,7 +26,7 @@ use plane_test::{poll_until, Child, Netns};
 use serde_json::{json, Value};
 use std::io::Write;
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 const CNI_PATH: &str = "/usr/lib/cni";
