@@ -1,14 +1,16 @@
 //! plane-cni tests: the plugin binary run exactly as a container runtime
 //! runs it (CNI_* variables, network configuration on stdin, result or error
 //! JSON on stdout), inside a "host" network namespace the test creates,
-//! against a container namespace the test creates, with the reference
+//! against container namespaces the test creates, with the reference
 //! host-local IPAM plugin from /usr/lib/cni (its dataDir in a tempdir).
 //!
-//! planed is played by a fake control server (the generic server of
-//! `plane::control` with an owner task as handler) that keeps an endpoint
-//! table, refuses an address already held in the VNI, and reports every
-//! change request to the test. The two-host tests with a real planed are in
-//! `cni_e2e` below them (they need the daemon).
+//! The first tests play planed with a fake control server (the generic
+//! server of `plane::control` with an owner task as handler) that keeps an
+//! endpoint table, refuses an address already held in the VNI, and reports
+//! every change request to the test. The `two_hosts_*` tests run a real
+//! planed on each of two hosts (iBGP over an underlay veth): containers
+//! attached with plane-cni, or with `planectl endpoint add --netns`, ping
+//! each other across the overlay, and DEL withdraws the remote routes.
 
 use plane::config::{BumMode, IpCidr, RtMatch};
 use plane::control::*;
@@ -284,13 +286,25 @@ fn run_cni(
     ifname: &str,
     stdin: &[u8],
 ) -> Cni {
+    run_cni_with_path(host, command, container_id, netns, ifname, stdin, CNI_PATH)
+}
+
+fn run_cni_with_path(
+    host: &Netns,
+    command: &str,
+    container_id: &str,
+    netns: Option<&Path>,
+    ifname: &str,
+    stdin: &[u8],
+    cni_path: &str,
+) -> Cni {
     let mut cmd = host.command(env!("CARGO_BIN_EXE_plane-cni"));
     cmd.env_clear()
         .env("PATH", std::env::var_os("PATH").unwrap_or_default())
         .env("CNI_COMMAND", command)
         .env("CNI_CONTAINERID", container_id)
         .env("CNI_IFNAME", ifname)
-        .env("CNI_PATH", CNI_PATH)
+        .env("CNI_PATH", cni_path)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
@@ -670,6 +684,71 @@ fn chaining_keeps_prev_result_and_old_versions_get_their_format() {
         .expect_ok("CHECK 0.4.0");
     w.cni("DEL", "chain", Some(&c.path()), &checked)
         .expect_ok("DEL");
+}
+
+/// An IPAM plugin that speaks 0.3.1 and 0.4.0 only, answers code 1 to
+/// anything newer, and hands out 10.1.0.77/24 (a shell script: the test
+/// does not depend on which versions the installed reference plugins know).
+const OLD_IPAM: &str = r#"#!/bin/sh
+input=$(cat)
+case "$CNI_COMMAND" in
+VERSION) echo '{"cniVersion":"0.4.0","supportedVersions":["0.3.1","0.4.0"]}'; exit 0;;
+esac
+case "$input" in
+*'"cniVersion":"0.4.0"'*) ;;
+*) echo '{"cniVersion":"0.4.0","code":1,"msg":"incompatible CNI versions"}'; exit 1;;
+esac
+echo "$CNI_COMMAND" >> "$(dirname "$0")/calls"
+if [ "$CNI_COMMAND" = ADD ]; then
+  echo '{"cniVersion":"0.4.0","ips":[{"version":"4","address":"10.1.0.77/24","gateway":"10.1.0.1"}]}'
+fi
+"#;
+
+#[test]
+fn ipam_is_delegated_with_a_version_the_delegate_speaks() {
+    plane_test::require_root!();
+    let w = World::new("cd");
+    let c = Netns::new("c").unwrap();
+    let bin = w.dir.path().join("bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    let script = bin.join("old-ipam");
+    std::fs::write(&script, OLD_IPAM).unwrap();
+    std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let cni_path = format!("{}:{CNI_PATH}", bin.display());
+    for version in ["1.1.0", "1.0.0"] {
+        let mut conf = w.conf(10);
+        conf["cniVersion"] = version.into();
+        conf["ipam"] = json!({"type": "old-ipam"});
+        let stdin = conf.to_string();
+        let id = format!("old-{version}");
+        let r = run_cni_with_path(
+            &w.host,
+            "ADD",
+            &id,
+            Some(&c.path()),
+            "eth0",
+            stdin.as_bytes(),
+            &cni_path,
+        )
+        .expect_ok(&format!("ADD {version} through a 0.4.0 IPAM"));
+        assert_eq!(r["cniVersion"], version);
+        assert_eq!(r["ips"][0]["address"], "10.1.0.77/24", "{r}");
+        run_cni_with_path(
+            &w.host,
+            "DEL",
+            &id,
+            Some(&c.path()),
+            "eth0",
+            stdin.as_bytes(),
+            &cni_path,
+        )
+        .expect_ok("DEL");
+    }
+    let calls = std::fs::read_to_string(bin.join("calls")).unwrap();
+    assert_eq!(
+        calls.lines().collect::<Vec<_>>(),
+        ["ADD", "DEL", "ADD", "DEL"]
+    );
 }
 
 #[test]
