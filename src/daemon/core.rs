@@ -495,14 +495,16 @@ impl Core {
             new.underlay = self.config.underlay;
             new.control = self.config.control.clone();
         }
-        let old = std::mem::replace(&mut self.config, new);
-        // Route targets and RDs first, so that added VNIs import at once.
+        // Removed VNIs first, while the speaker still knows them, so that
+        // their endpoints' routes and their type-3 route are withdrawn.
+        for v in &diff.vnis_removed {
+            self.remove_vni(v).await;
+        }
+        self.config = new;
+        // Then the new route targets and RDs, so that added VNIs import at once.
         let imports = self.config.vnis.iter().map(convert::vni_import).collect();
         if let Err(e) = self.speaker.set_vnis(imports).await {
             error!("SIGHUP: VNI route targets: {e}");
-        }
-        for v in &diff.vnis_removed {
-            self.remove_vni(v).await;
         }
         for v in &diff.vnis_added {
             self.add_vni(v).await;
@@ -534,7 +536,6 @@ impl Core {
         if diff.log_changed {
             warn!("SIGHUP: [log] changes need a restart (or PLANE_LOG); ignored");
         }
-        let _ = old;
         info!(
             neighbors_added = diff.neighbors_added.len(),
             neighbors_removed = diff.neighbors_removed.len(),
