@@ -409,6 +409,40 @@ fn route_reflector_three_planed_hosts() {
         "VNI 10 reached a VNI 20 container"
     );
 
+    // The reflector's show commands.
+    let sum = hosts[0].json(&["show", "summary"]).expect("summary");
+    let sum = sum
+        .as_array()
+        .and_then(|a| a.first())
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(
+        (
+            &sum["neighbors_established"],
+            &sum["vnis"],
+            &sum["endpoints"]
+        ),
+        (
+            &serde_json::json!(2),
+            &serde_json::json!(2),
+            &serde_json::json!(2)
+        ),
+        "{sum}"
+    );
+    let vnis = hosts[0].json(&["show", "vnis"]).expect("vnis");
+    let v10 = vnis
+        .as_array()
+        .and_then(|a| a.iter().find(|v| v["vni"] == 10))
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(
+        v10["remote_vteps"],
+        serde_json::json!(["10.0.0.2", "10.0.0.3"]),
+        "{v10}"
+    );
+    assert_eq!(v10["local_macs"], 1, "{v10}");
+    assert_eq!(v10["remote_macs"], 2, "{v10}");
+
     // SIGTERM on a client: planed exits 0 after a Cease (so the reflector
     // withdraws its routes at once, no graceful-restart wait) and leaves
     // its kernel state in place.
