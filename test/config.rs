@@ -3,6 +3,8 @@
 //! diff, and `planed --check-config` run as a process. The control socket,
 //! its client and planectl are tested in `control.rs` (a module of this test).
 
+mod control;
+
 use plane::config::{BumMode, Config, ConfigDiff, RtMatch};
 use plane_bgp::wire::{RouteDistinguisher, RouteTarget};
 use std::net::{IpAddr, Ipv4Addr};
@@ -180,8 +182,9 @@ fn full_example_resolves_every_value() {
 #[test]
 fn two_line_vni_section_gets_every_default() {
     let c = parse(&format!(
-        "{MINIMAL}[[vni]]\nid = 10\n[[vni]]\nid = 16777215\n"
+        "{MINIMAL}[[vni]]\nid = 10\n[[vni]]\nid = 16777215\n[[vni]]\nid = 30\nbum = \"proxy\"\n"
     ));
+    assert_eq!(c.vnis[2].bum, BumMode::Proxy);
     assert_eq!(c.bgp.listen.to_string(), "0.0.0.0:179");
     assert_eq!(c.bgp.hold_time, Duration::from_secs(90));
     assert_eq!(c.bgp.keepalive, Duration::from_secs(30));
@@ -238,12 +241,12 @@ fn vni_over_24_bits() {
 fn unknown_keys_anywhere() {
     assert_one_error(
         &format!("{MINIMAL}[[vni]]\nid = 10\nbrige = \"br-x\"\n"),
-        "plane.toml:8:1: vni.brige: unknown key (expected one of: id, bridge, vxlan, rd, import_rt, export_rt, bum)",
+        "plane.toml:8:1: vni.brige: unknown key, did you mean \"bridge\"? (expected one of: id, bridge, vxlan, rd, import_rt, export_rt, bum)",
     );
     let errs = errors(&format!("{MINIMAL}[bgpp]\nasn = 1\n"));
     assert_eq!(errs.len(), 1);
     assert!(
-        errs[0].starts_with("plane.toml:6:2: bgpp: unknown top-level key"),
+        errs[0].starts_with("plane.toml:6:2: bgpp: unknown top-level key, did you mean \"bgp\"?"),
         "{errs:?}"
     );
     let errs = errors(&MINIMAL.replace("asn = 65000", "asn = 65000\nhold = 3"));
@@ -413,7 +416,7 @@ bum = "broadcast"
         "plane.toml:11:14: underlay.vxlan_port: UDP port 1..=65535 expected, got 70000",
         "plane.toml:14:6: vni.id: 24-bit VNI expected, got 20000000",
         "plane.toml:18:6: vni.rd: route distinguisher",
-        "plane.toml:19:7: vni.bum: \"suppress\" or \"flood\" expected, got \"broadcast\"",
+        "plane.toml:19:7: vni.bum: \"suppress\", \"flood\" or \"proxy\" expected, got \"broadcast\"",
     ];
     assert_eq!(errs.len(), expected_prefixes.len(), "{errs:#?}");
     for (got, want) in errs.iter().zip(expected_prefixes) {
@@ -552,4 +555,57 @@ fn planed_usage_errors_exit_2() {
     let out = planed().arg("--no-such-flag").output().unwrap();
     assert_eq!(out.status.code(), Some(2));
 }
-mod control;
+
+#[test]
+fn planed_logs_to_stderr_and_plane_log_overrides_the_level() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("plane.toml");
+    std::fs::write(&path, format!("{MINIMAL}[log]\nlevel = \"info\"\n")).unwrap();
+    let run = |plane_log: Option<&str>| {
+        let mut cmd = planed();
+        cmd.arg("--config")
+            .arg(&path)
+            .arg("--socket")
+            .arg(dir.path().join("s.sock"));
+        match plane_log {
+            Some(f) => cmd.env("PLANE_LOG", f),
+            None => cmd.env_remove("PLANE_LOG"),
+        };
+        let out = cmd.output().unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+            out.stdout,
+        )
+    };
+    // The daemon is not wired yet: it logs its config, then says so (exit 1).
+    let (code, stderr, stdout) = run(None);
+    assert_eq!(code, Some(1));
+    assert!(stdout.is_empty());
+    assert!(
+        stderr.contains("INFO") && stderr.contains("config loaded"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains(&format!(
+            "control socket {}",
+            dir.path().join("s.sock").display()
+        )),
+        "--socket applied: {stderr}"
+    );
+    assert!(
+        !stderr.contains('\u{1b}'),
+        "no colours when stderr is not a terminal: {stderr:?}"
+    );
+    let (_, stderr, _) = run(Some("error"));
+    assert!(
+        !stderr.contains("config loaded") && stderr.contains("not wired yet"),
+        "{stderr}"
+    );
+    let (code, stderr, _) = run(Some("plane=notalevel"));
+    assert_eq!(code, Some(1));
+    assert!(
+        stderr.contains("PLANE_LOG: invalid tracing filter"),
+        "{stderr}"
+    );
+}

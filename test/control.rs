@@ -277,7 +277,9 @@ impl TestServer {
     fn raw(&self, bytes: &[u8]) -> (Value, BufReader<UnixStream>) {
         let mut s = UnixStream::connect(&self.path).unwrap();
         s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-        s.write_all(bytes).unwrap();
+        // A refused connection (busy) may be closed before the request is
+        // written: the reply is still there to read, so EPIPE is no failure.
+        let _ = s.write_all(bytes);
         let mut r = BufReader::new(s);
         let v = read_json_line(&mut r);
         (v, r)
@@ -501,6 +503,42 @@ fn garbage_and_unknown_requests_get_typed_errors_and_the_connection_lives_on() {
 }
 
 #[test]
+fn random_bytes_never_cost_more_than_an_error_line() {
+    let server = TestServer::start();
+    let mut s = UnixStream::connect(&server.path).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let mut r = BufReader::new(s.try_clone().unwrap());
+    // xorshift: deterministic, so a failure replays.
+    let mut state: u64 = 0x9e37_79b9_7f4a_7c15;
+    let mut next = move || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state
+    };
+    for i in 0..300 {
+        let len = usize::try_from(next() % 200).unwrap();
+        let mut line: Vec<u8> = (0..len)
+            .map(|_| next().to_le_bytes()[0])
+            .filter(|&b| b != b'\n')
+            .collect();
+        // Every third line is JSON-ish, to get past the first byte.
+        if i % 3 == 0 {
+            line.splice(0..0, b"{\"request\":".iter().copied());
+        }
+        if line.iter().all(u8::is_ascii_whitespace) {
+            continue;
+        }
+        line.push(b'\n');
+        s.write_all(&line).unwrap();
+        let v = read_json_line(&mut r);
+        assert_eq!(error_code(&v), "bad_request", "line {i}: {line:?}");
+    }
+    s.write_all(b"{\"request\":\"show_summary\"}\n").unwrap();
+    assert_eq!(read_json_line(&mut r)["item"]["asn"], 65000);
+}
+
+#[test]
 fn oversize_request_is_refused_and_the_server_keeps_serving() {
     let server = TestServer::start();
     let mut big = vec![b'x'; MAX_REQUEST_BYTES + 10];
@@ -519,6 +557,50 @@ fn oversize_request_is_refused_and_the_server_keeps_serving() {
         "connection closed after an oversize request"
     );
     assert_eq!(server.client().show_summary().unwrap(), fake_summary());
+}
+
+#[test]
+fn endpoint_arguments_are_checked_before_the_handler_sees_them() {
+    let server = TestServer::start();
+    let cases = [
+        (
+            r#"{"request":"endpoint_add","vni":16777216,"mac":"02:00:00:00:00:01","ips":[],"attach":{"kind":"port","ifname":"p"}}"#,
+            "vni: 24-bit VNI expected, got 16777216",
+        ),
+        (
+            r#"{"request":"endpoint_add","vni":10,"mac":"01:00:5e:00:00:01","ips":[],"attach":{"kind":"port","ifname":"p"}}"#,
+            "mac: \"01:00:5e:00:00:01\" is a multicast MAC",
+        ),
+        (
+            r#"{"request":"endpoint_add","vni":10,"mac":"02:00:00:00:00:01","ips":[],"attach":{"kind":"port","ifname":"a/b"}}"#,
+            "attach.ifname: \"a/b\" is not a valid interface name",
+        ),
+        (
+            r#"{"request":"endpoint_add","vni":10,"mac":"02:00:00:00:00:01","ips":[],"attach":{"kind":"netns","netns":"c1","ifname":"eth0"}}"#,
+            "attach.netns: an absolute path or a PID expected",
+        ),
+        (
+            r#"{"request":"endpoint_add","vni":10,"mac":"02:00:00:00:00:01","ips":["10.1.0.2/24","10.1.0.2/16"],"attach":{"kind":"port","ifname":"p"}}"#,
+            "ips: 10.1.0.2 given twice",
+        ),
+        (
+            r#"{"request":"endpoint_del","vni":0,"mac":"02:00:00:00:00:01"}"#,
+            "vni: 24-bit VNI expected, got 0",
+        ),
+    ];
+    for (request, why) in cases {
+        let (v, _) = server.raw(format!("{request}\n").as_bytes());
+        assert_eq!(error_code(&v), "invalid_argument", "{request}: {v}");
+        let message = v["error"]["message"].as_str().unwrap();
+        assert!(
+            message.starts_with(why),
+            "{request}: {message:?} should start with {why:?}"
+        );
+    }
+    // A prefix length too long for the family is refused while decoding.
+    let (v, _) = server.raw(b"{\"request\":\"endpoint_add\",\"vni\":10,\"mac\":\"02:00:00:00:00:01\",\"ips\":[\"10.1.0.2/33\"],\"attach\":{\"kind\":\"port\",\"ifname\":\"p\"}}\n");
+    assert_eq!(error_code(&v), "bad_request", "{v}");
+    assert_eq!(server.client().show_endpoints(None).unwrap(), vec![]);
 }
 
 /// A handler that answers every request with the wrong kind of response.
@@ -570,6 +652,28 @@ fn connections_beyond_the_limit_are_told_to_retry() {
         },
     )
     .unwrap();
+}
+
+#[test]
+fn idle_connections_are_closed() {
+    let server = TestServer::start_with(
+        |mut o| {
+            o.idle_timeout = Duration::from_millis(100);
+            o
+        },
+        |rt| {
+            let (h, calls) = channel(4);
+            rt.spawn(fake_daemon(calls));
+            Arc::new(h)
+        },
+    );
+    let s = UnixStream::connect(&server.path).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let started = std::time::Instant::now();
+    let mut line = String::new();
+    // EOF, not the 10 s read timeout: the server closed the idle connection.
+    assert_eq!(BufReader::new(s).read_line(&mut line).unwrap(), 0);
+    assert!(started.elapsed() < Duration::from_secs(5));
 }
 
 #[test]
@@ -975,6 +1079,28 @@ fn planectl_usage_errors_exit_2() {
             "a",
         ],
         &["endpoint", "del", "--vni", "10"],
+        &[
+            "endpoint",
+            "add",
+            "--vni",
+            "10",
+            "--mac",
+            "02:00:00:00:00:01",
+            "--port",
+            "way-too-long-ifname",
+        ],
+        &[
+            "endpoint",
+            "add",
+            "--vni",
+            "10",
+            "--mac",
+            "02:00:00:00:00:01",
+            "--netns",
+            "1",
+            "--ifname",
+            "a b",
+        ],
     ];
     for args in cases {
         let o = planectl(&server.path, args);
@@ -1131,4 +1257,30 @@ fn dto_json_rejects_inconsistent_routes() {
         .contains("\"local\" or a peer address"));
     let cidr: IpCidr = serde_json::from_value(serde_json::json!("10.0.0.1/8")).unwrap();
     assert_eq!(cidr.prefix_len, 8);
+}
+
+#[test]
+fn config_values_become_dtos_and_server_options() {
+    let text = "[bgp]\nasn = 65000\nrouter_id = \"10.0.0.1\"\n[[bgp.neighbor]]\naddress = \"10.0.0.2\"\nremote_asn = 65001\ndescription = \"b\"\n[underlay]\nlocal_ip = \"10.0.0.1\"\n[[vni]]\nid = 10\nimport_rt = [\"auto\", \"*:10\"]\n[control]\nsocket = \"/tmp/x.sock\"\n";
+    let config = plane::config::Config::parse(text, "plane.toml").unwrap();
+    let v = serde_json::to_value(VniInfo::configured(&config.vnis[0])).unwrap();
+    assert_eq!(v["rd"], "10.0.0.1:1");
+    assert_eq!(v["import_rt"], serde_json::json!(["65000:10", "*:10"]));
+    assert_eq!(v["export_rt"], serde_json::json!(["65000:10"]));
+    let n = Neighbor::configured(&config.neighbors[0]);
+    assert_eq!(
+        (n.state, n.remote_asn, n.description.as_deref()),
+        (SessionState::Idle, 65001, Some("b"))
+    );
+    let opts = ServerOptions::from_config(&config.control).unwrap();
+    assert_eq!(
+        (opts.socket.to_str(), &opts.access),
+        (Some("/tmp/x.sock"), &AccessPolicy::default())
+    );
+    let mut control = config.control.clone();
+    control.group = Some("no-such-group-plane-test".into());
+    assert!(matches!(
+        ServerOptions::from_config(&control),
+        Err(ServerError::UnknownGroup(_))
+    ));
 }

@@ -67,7 +67,10 @@ fn wait_sessions(hosts: &[&Host], each: usize) {
             (h.established() == each).then_some(())
         });
         if let Err(e) = r {
-            panic!("{e}\n--- {} log ---\n{}", h.name(), h.log());
+            let diag =
+                h.ns.sh("ip addr; ip route; ping -c1 -W1 10.0.0.2; ss -tanp")
+                    .unwrap_or_else(|e| e);
+            panic!("{e}\n{diag}\n--- {} log ---\n{}", h.name(), h.log());
         }
     }
 }
@@ -81,6 +84,7 @@ fn planed_hosts(underlay: &Underlay, peers: [Vec<Peer>; 3]) -> Vec<Host> {
             idx,
             peers: p,
             vnis: vec![10, 20],
+            flood: Vec::new(),
             hold_time: HOLD,
         };
         hosts.push(Host::new(underlay, spec).expect("host"));
@@ -314,6 +318,12 @@ fn full_mesh_three_planed_hosts() {
     std::thread::sleep(Duration::from_secs(1)); // traffic before the kill (not synchronisation)
     hosts[0].kill();
     let killed = Instant::now();
+    // While h1 is down, the moved container leaves h3: h1 cannot hear the
+    // withdrawal, its kernel keeps the entry; the restart must clean it up.
+    hosts[2]
+        .del_endpoint(10, &moved.mac)
+        .expect("endpoint del on h3");
+    wait_gone(&hosts[1], &moved, WAIT);
     hosts[0].start().expect("planed restarts");
     eprintln!("planed h1 back after {:?}", killed.elapsed());
     wait_sessions(&[&hosts[0]], 2);
@@ -325,7 +335,13 @@ fn full_mesh_three_planed_hosts() {
         (0, 0),
         "packets lost across the restart (out, in)"
     );
-    // After the restart and the resync the kernel state is the same.
+    // After the restart and the resync the kernel state is the same, less
+    // what was withdrawn while planed was down.
+    let mut before = before;
+    before[0].fdb.retain(|(m, _)| *m != moved.mac);
+    before[0]
+        .neigh
+        .retain(|(ip, _)| *ip != moved.ipv4 && *ip != moved.ipv6);
     for (i, v) in [10u32, 20].iter().enumerate() {
         let r = poll_until("same kernel state after restart", WAIT, || {
             (kernel(&hosts[0], *v) == before[i]).then_some(())
@@ -392,6 +408,64 @@ fn route_reflector_three_planed_hosts() {
         !t.c[1][0].ping("192.168.0.9", 1),
         "VNI 10 reached a VNI 20 container"
     );
+
+    // The reflector's show commands.
+    let sum = hosts[0].json(&["show", "summary"]).expect("summary");
+    let sum = sum
+        .as_array()
+        .and_then(|a| a.first())
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(
+        (
+            &sum["neighbors_established"],
+            &sum["vnis"],
+            &sum["endpoints"]
+        ),
+        (
+            &serde_json::json!(2),
+            &serde_json::json!(2),
+            &serde_json::json!(2)
+        ),
+        "{sum}"
+    );
+    let vnis = hosts[0].json(&["show", "vnis"]).expect("vnis");
+    let v10 = vnis
+        .as_array()
+        .and_then(|a| a.iter().find(|v| v["vni"] == 10))
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(
+        v10["remote_vteps"],
+        serde_json::json!(["10.0.0.2", "10.0.0.3"]),
+        "{v10}"
+    );
+    assert_eq!(v10["local_macs"], 1, "{v10}");
+    assert_eq!(v10["remote_macs"], 2, "{v10}");
+
+    // SIGTERM on a client: planed exits 0 after a Cease (so the reflector
+    // withdraws its routes at once, no graceful-restart wait) and leaves
+    // its kernel state in place.
+    let mut hosts = hosts;
+    let before = kernel(&hosts[1], 10);
+    hosts[1]
+        .signal(nix::sys::signal::Signal::SIGTERM)
+        .expect("SIGTERM");
+    let status = hosts[1]
+        .planed
+        .as_mut()
+        .expect("running")
+        .wait_timeout(Duration::from_secs(10))
+        .expect("planed exits on SIGTERM");
+    assert!(status.success(), "planed exit status {status}");
+    wait_gone(&hosts[2], &t.c[1][0], Duration::from_secs(5));
+    assert_eq!(
+        kernel(&hosts[1], 10),
+        before,
+        "kernel state kept after SIGTERM"
+    );
+    let log = hosts[1].log();
+    assert!(log.contains("planed stopped"), "{log}");
 }
 
 /// h1 and h2 run planed, h3 runs FRR (bgpd + zebra, advertise-all-vni) with
@@ -412,6 +486,7 @@ fn mixed_planed_and_frr() {
             idx,
             peers,
             vnis: vec![10],
+            flood: Vec::new(),
             hold_time: HOLD,
         };
         hosts.push(Host::new(&underlay, spec).expect("host"));
@@ -468,3 +543,105 @@ fn mixed_planed_and_frr() {
     c3.ping_until(&c1.ipv6, WAIT).expect("FRR -> planed v6");
     c2.ping_until(&c1.ipv6, WAIT).expect("planed -> planed v6");
 }
+
+/// SIGHUP reload: a neighbour and a VNI added, then removed, on running
+/// daemons; the session that did not change stays up throughout.
+#[test]
+fn sighup_adds_and_removes_neighbours_and_vnis() {
+    require_root!();
+    use nix::sys::signal::Signal::SIGHUP;
+    let underlay = Underlay::new().expect("underlay");
+    let p = |idx| Peer {
+        idx,
+        rr_client: false,
+    };
+    let spec = |idx, peers: Vec<Peer>, vnis: Vec<u32>| HostSpec {
+        idx,
+        peers,
+        vnis,
+        flood: Vec::new(),
+        hold_time: HOLD,
+    };
+    let mut h1 = Host::new(&underlay, spec(1, vec![p(2)], vec![10])).expect("host");
+    let mut h2 = Host::new(&underlay, spec(2, vec![p(1)], vec![10])).expect("host");
+    // VNI 20 replicates BUM on h3: type-3 routes become flood entries there.
+    let mut h3_spec = spec(3, vec![p(1)], vec![10, 20]);
+    h3_spec.flood = vec![20];
+    let mut h3 = Host::new(&underlay, h3_spec).expect("host");
+    for h in [&mut h1, &mut h2, &mut h3] {
+        h.start().expect("planed");
+    }
+    wait_sessions(&[&h1, &h2], 1);
+    assert_ne!(h3.session_state(1).as_deref(), Some("Established"));
+    let log_lines = |h: &Host| h.log().matches("session down").count();
+    let h2_downs = log_lines(&h2);
+
+    // Add neighbour h3 and VNI 20 to h1.
+    h1.rewrite_config(spec(1, vec![p(2), p(3)], vec![10, 20]))
+        .expect("config");
+    h1.signal(SIGHUP).expect("SIGHUP");
+    wait_sessions(&[&h1], 2);
+    poll_until("br20 on h1", WAIT, || {
+        h1.ns.ip(&["link", "show", "br20"]).ok()
+    })
+    .expect("br20");
+    let a = Container::new(20, 1).expect("c");
+    let b = Container::new(20, 3).expect("c");
+    h1.add_endpoint(&a).expect("add on VNI 20");
+    h3.add_endpoint(&b).expect("add on VNI 20");
+    wait_programmed(&h3, &a, "10.0.0.1");
+    wait_programmed(&h1, &b, "10.0.0.3");
+    b.ping_until(&a.ipv4, WAIT)
+        .expect("ping over the added VNI");
+    // Flood list: h1's VTEP on h3's replicating VNI 20, none on VNI 10.
+    let flood = |vni: u32| -> Option<serde_json::Value> {
+        let fdb = h3.json(&["show", "fdb"]).ok()?;
+        fdb.as_array()?
+            .iter()
+            .find(|v| v["vni"] == vni)
+            .map(|v| v["flood"].clone())
+    };
+    poll_until("h3 floods VNI 20 to h1", WAIT, || {
+        (flood(20) == Some(serde_json::json!(["10.0.0.1"]))).then_some(())
+    })
+    .unwrap_or_else(|e| panic!("{e}: {:?}", flood(20)));
+    assert_eq!(
+        flood(10),
+        Some(serde_json::json!([])),
+        "suppressing VNI floods"
+    );
+    let zero = h3
+        .ns
+        .exec("bridge", ["fdb", "show", "dev", "vxlan20"])
+        .expect("bridge fdb");
+    assert!(
+        zero.lines()
+            .any(|l| l.starts_with("00:00:00:00:00:00") && l.contains("dst 10.0.0.1")),
+        "{zero}"
+    );
+
+    // Remove them again.
+    h1.rewrite_config(spec(1, vec![p(2)], vec![10]))
+        .expect("config");
+    h1.signal(SIGHUP).expect("SIGHUP");
+    wait_gone(&h3, &a, WAIT);
+    poll_until("br20 removed from h1", WAIT, || {
+        h1.ns.ip(&["link", "show", "br20"]).is_err().then_some(())
+    })
+    .expect("br20 removed");
+    poll_until("h1 no longer lists h3", WAIT, || {
+        h1.session_state(3).is_none().then_some(())
+    })
+    .expect("neighbour removed");
+    assert_eq!(h1.session_state(2).as_deref(), Some("Established"));
+    assert_eq!(
+        log_lines(&h2),
+        h2_downs,
+        "the unchanged session flapped:\n{}",
+        h2.log()
+    );
+}
+
+/// The end-to-end latency benchmark (ignored by default; test/bench/e2e/run.sh).
+#[path = "bench/e2e/latency.rs"]
+mod bench_latency;

@@ -72,9 +72,26 @@ fn import_by_exact_auto_and_wildcard_rt_and_not_without_match() {
     // RT 65002:30 must not import into VNI 30 (no wildcard there)
     let not30 = Attrs {
         ext: vec![rt(65002, 30)],
+        ..a.clone()
+    };
+    // *:10 matches AS-type RTs only, not the IPv4-type 192.0.2.9:10.
+    let ipv4_rt = RouteTarget::Ipv4 {
+        addr: "192.0.2.9".parse().unwrap(),
+        value: 10,
+    };
+    let not_ipv4 = Attrs {
+        ext: vec![ExtendedCommunity::RouteTarget(ipv4_rt)],
         ..a
     };
-    for (i, attrs) in [auto, wild, exact, none, not30].iter().enumerate() {
+    assert!(!RtMatch::AnyAsn(10).matches(&ipv4_rt));
+    assert!(RtMatch::AnyAsn(20).matches(&RouteTarget::As2 {
+        asn: 65002,
+        value: 20
+    }));
+    for (i, attrs) in [auto, wild, exact, none, not30, not_ipv4]
+        .iter()
+        .enumerate()
+    {
         let n = u32::try_from(i).unwrap();
         rib.apply_update(
             p,
@@ -93,7 +110,7 @@ fn import_by_exact_auto_and_wildcard_rt_and_not_without_match() {
         ]
     );
     // Unimported routes stay in the Loc-RIB (they are still reflected).
-    assert_eq!(best_routes(&rib).len(), 5);
+    assert_eq!(best_routes(&rib).len(), 6);
     assert_eq!(rib.stats().mac_groups, 3);
 }
 

@@ -271,3 +271,101 @@ fn take_outgoing_respects_max_in_fifo_order() {
     }
     assert_eq!(got, routes(25, 2));
 }
+
+#[test]
+fn stale_routes_go_when_the_peer_returns_without_graceful_restart() {
+    let mut rib = Rib::new(cfg());
+    let a = gr_peer(&mut rib, 2);
+    rib.apply_update(a, &reach(&Attrs::rt(10), vtep(2), routes(3, 2)))
+        .unwrap();
+    rib.peer_down(a, true);
+    assert_eq!(rib.routes(&RouteFilter::default()).len(), 3);
+    let (_, info) = peer(2, ASN); // gr_helper false
+    rib.peer_up(a, info);
+    assert!(rib.routes(&RouteFilter::default()).is_empty());
+    assert_eq!(rib.take_events().len(), 3 + 3, "3 added, then 3 withdrawn");
+}
+
+#[test]
+fn route_refresh_resends_the_table_without_end_of_rib() {
+    let mut rib = Rib::new(cfg());
+    rib.originate_imet(10).unwrap();
+    rib.originate_imet(20).unwrap();
+    let p = up(&mut rib, 2, ASN);
+    assert!(drain(&mut rib, p).end_of_rib);
+    rib.resend_all(p);
+    let again = drain(&mut rib, p);
+    assert_eq!(reached(&again).len(), 2);
+    assert!(!again.end_of_rib);
+    assert_eq!(rib.peer_counts(p).unwrap().sent, 2);
+}
+
+#[test]
+fn filters_select_by_type_vni_and_best() {
+    let mut rib = Rib::new(cfg());
+    let (a, b) = (up(&mut rib, 2, ASN), up(&mut rib, 3, ASN));
+    rib.originate_imet(10).unwrap();
+    rib.originate_mac_ip(20, mac(1), None, 0, false).unwrap();
+    let same = vec![type2(rd(9), mac(2), None, 10)];
+    rib.apply_update(a, &reach(&Attrs::rt(10), vtep(2), same.clone()))
+        .unwrap();
+    rib.apply_update(b, &reach(&Attrs::rt(10), vtep(3), same))
+        .unwrap();
+    let f = |route_type, vni, best_only| RouteFilter {
+        route_type,
+        vni,
+        best_only,
+    };
+    assert_eq!(rib.routes(&f(None, None, false)).len(), 4);
+    assert_eq!(rib.routes(&f(None, None, true)).len(), 3);
+    assert_eq!(rib.routes(&f(Some(3), None, false)).len(), 1);
+    assert_eq!(rib.routes(&f(Some(2), Some(10), false)).len(), 2);
+    assert_eq!(rib.routes(&f(Some(2), Some(20), false)).len(), 1);
+    let local = rib.routes(&f(Some(3), None, false));
+    assert_eq!(local[0].source, RouteSource::Local);
+    assert_eq!(local[0].originator, Some(std::net::IpAddr::V4(ROUTER_ID)));
+    assert_eq!(local[0].vni, Some(10));
+}
+
+#[test]
+fn reload_with_a_new_rd_reoriginates_local_routes() {
+    let mut rib = Rib::new(cfg());
+    let p = up(&mut rib, 2, ASN);
+    rib.originate_mac_ip(10, mac(1), None, 0, false).unwrap();
+    rib.originate_imet(10).unwrap();
+    drain(&mut rib, p);
+    let mut c = cfg();
+    let new_rd = RouteDistinguisher::As2 {
+        asn: 65000,
+        number: 10,
+    };
+    c.vnis[0].rd = Some(new_rd);
+    rib.set_vnis(c.vnis);
+    let out = drain(&mut rib, p);
+    assert_eq!(out.unreach.len(), 2, "old RD withdrawn");
+    let got = reached(&out);
+    assert_eq!(got.len(), 2);
+    assert!(got.iter().all(|(n, _)| n.route.rd() == Some(new_rd)));
+    // A removed VNI's local routes are withdrawn.
+    let mut c = cfg();
+    c.vnis.remove(0);
+    rib.set_vnis(c.vnis);
+    let out = drain(&mut rib, p);
+    assert_eq!(out.unreach.len(), 2);
+    assert!(rib.routes(&RouteFilter::default()).is_empty());
+}
+
+#[test]
+fn removed_peer_takes_its_routes_and_counters() {
+    let mut rib = Rib::new(cfg());
+    let a = up(&mut rib, 2, ASN);
+    rib.apply_update(a, &reach(&Attrs::rt(10), vtep(2), routes(4, 2)))
+        .unwrap();
+    rib.peer_remove(a);
+    assert!(rib.routes(&RouteFilter::default()).is_empty());
+    assert_eq!(rib.peer_counts(a), None);
+    assert_eq!(
+        rib.apply_update(a, &unreach(routes(1, 2))),
+        Err(RibError::UnknownPeer(a))
+    );
+}

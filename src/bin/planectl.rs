@@ -8,7 +8,7 @@
 //! - 3: planed cannot be reached, or the connection failed mid-request.
 
 use clap::{Args, Parser, Subcommand};
-use plane::config::values::{parse_unicast_mac, IpCidr};
+use plane::config::values::{check_ifname, parse_unicast_mac, IpCidr};
 use plane::config::DEFAULT_SOCKET_PATH;
 use plane::control::{
     Attach, Client, ClientError, ControlError, EndpointKey, EndpointSpec, RouteFilter,
@@ -115,13 +115,13 @@ struct AddArgs {
     #[arg(long, value_delimiter = ',', value_name = "A/LEN[,B/LEN]")]
     ip: Vec<IpCidr>,
     /// An existing host-side interface to put on the VNI's bridge.
-    #[arg(long, value_name = "IFACE")]
+    #[arg(long, value_name = "IFACE", value_parser = check_ifname)]
     port: Option<String>,
     /// A network namespace (file path or PID): plane makes the veth.
     #[arg(long, value_name = "PATH|PID")]
     netns: Option<String>,
     /// Interface name inside the namespace [default: eth0].
-    #[arg(long, conflicts_with = "port")]
+    #[arg(long, conflicts_with = "port", value_parser = check_ifname)]
     ifname: Option<String>,
 }
 

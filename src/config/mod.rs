@@ -132,6 +132,10 @@ pub enum BumMode {
     /// BUM frames are head-end replicated to every VTEP of the VNI (type-3
     /// routes), as FRR does by default.
     Flood,
+    /// Like `Suppress`, but ARP/ND is answered by planed's userspace
+    /// responder instead of the bridge's neighbour suppression (kernels or
+    /// setups where `neigh_suppress` does not answer).
+    Proxy,
 }
 
 impl fmt::Display for BumMode {
@@ -139,6 +143,7 @@ impl fmt::Display for BumMode {
         f.write_str(match self {
             BumMode::Suppress => "suppress",
             BumMode::Flood => "flood",
+            BumMode::Proxy => "proxy",
         })
     }
 }

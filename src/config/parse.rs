@@ -9,7 +9,7 @@
 //! Invariant: `parse` returns `Ok` only when `Ctx::errors` stayed empty, so
 //! every `Option` left `None` by a failed read is behind an error.
 
-use super::values::{parse_rd, parse_rt, parse_rt_match, RtMatch};
+use super::values::{check_ifname, parse_rd, parse_rt, parse_rt_match, RtMatch};
 use super::*;
 use std::collections::HashMap;
 use std::ops::Range;
@@ -103,10 +103,17 @@ impl<'a, 'i> Table<'a, 'i> {
                 } else {
                     "key"
                 };
+                let hint = match known.iter().find(|c| edit_distance(c, k.get_ref()) <= 2) {
+                    Some(close) => format!(", did you mean {close:?}?"),
+                    None => String::new(),
+                };
                 ctx.error(
                     &k.span(),
                     &self.key(k.get_ref()),
-                    format!("unknown {what} (expected one of: {})", known.join(", ")),
+                    format!(
+                        "unknown {what}{hint} (expected one of: {})",
+                        known.join(", ")
+                    ),
                 );
             }
         }
@@ -124,6 +131,25 @@ impl<'a, 'i> Table<'a, 'i> {
         }
         v
     }
+}
+
+/// Levenshtein distance, for "did you mean" on unknown keys (short strings).
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut cur = vec![i + 1];
+        for (j, cb) in b.iter().enumerate() {
+            let substitute = prev
+                .get(j)
+                .map_or(usize::MAX, |p| p + usize::from(ca != *cb));
+            let insert = cur.get(j).map_or(usize::MAX, |c| c + 1);
+            let delete = prev.get(j + 1).map_or(usize::MAX, |p| p + 1);
+            cur.push(substitute.min(insert).min(delete));
+        }
+        prev = cur;
+    }
+    prev.last().copied().unwrap_or(0)
 }
 
 fn type_name(v: &DeValue<'_>) -> &'static str {
@@ -217,22 +243,6 @@ fn as_parsed<T>(
             None
         }
     }
-}
-
-/// Linux `dev_valid_name`: 1..=15 bytes, not `.`/`..`, no `/`, `:` or space.
-fn check_ifname(s: &str) -> Result<String, String> {
-    if s.is_empty() || s.len() > 15 {
-        return Err(format!(
-            "interface name of 1 to 15 bytes expected, got {s:?} ({} bytes)",
-            s.len()
-        ));
-    }
-    if s == "." || s == ".." || s.chars().any(|c| c == '/' || c == ':' || c.is_whitespace()) {
-        return Err(format!(
-            "{s:?} is not a valid interface name (no '/', ':' or spaces)"
-        ));
-    }
-    Ok(s.to_string())
 }
 
 fn secs(n: u64) -> Duration {
@@ -828,7 +838,10 @@ fn read_vni(
         Some(v) => as_parsed(ctx, v, "vni.bum", |s| match s {
             "suppress" => Ok(BumMode::Suppress),
             "flood" => Ok(BumMode::Flood),
-            _ => Err(format!("\"suppress\" or \"flood\" expected, got {s:?}")),
+            "proxy" => Ok(BumMode::Proxy),
+            _ => Err(format!(
+                "\"suppress\", \"flood\" or \"proxy\" expected, got {s:?}"
+            )),
         }),
         None => Some(BumMode::Suppress),
     };

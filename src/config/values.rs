@@ -169,6 +169,22 @@ pub fn parse_unicast_mac(s: &str) -> Result<MacAddr, String> {
     Ok(mac)
 }
 
+/// Linux `dev_valid_name`: 1..=15 bytes, not `.`/`..`, no `/`, `:` or space.
+pub fn check_ifname(s: &str) -> Result<String, String> {
+    if s.is_empty() || s.len() > 15 {
+        return Err(format!(
+            "interface name of 1 to 15 bytes expected, got {s:?} ({} bytes)",
+            s.len()
+        ));
+    }
+    if s == "." || s == ".." || s.chars().any(|c| c == '/' || c == ':' || c.is_whitespace()) {
+        return Err(format!(
+            "{s:?} is not a valid interface name (no '/', ':' or spaces)"
+        ));
+    }
+    Ok(s.to_string())
+}
+
 /// Serde as the display string for values parsed with a function (foreign
 /// types such as [`RouteDistinguisher`] cannot implement `FromStr` here).
 macro_rules! serde_text {

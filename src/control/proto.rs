@@ -22,8 +22,11 @@
 //! What it never does: I/O. Invariant: a [`Route`]'s `type` is derived from
 //! its kind, so the two can never disagree.
 
-use crate::config::values::{serde_mac, serde_opt_mac, serde_rd, serde_rt_match_vec, serde_rt_vec};
-use crate::config::{BumMode, IpCidr, RtMatch};
+use crate::config::values::{
+    check_ifname, parse_unicast_mac, serde_mac, serde_opt_mac, serde_rd, serde_rt_match_vec,
+    serde_rt_vec,
+};
+use crate::config::{BumMode, IpCidr, RtMatch, MAX_VNI};
 use plane_bgp::wire::{MacAddr, RouteDistinguisher, RouteTarget};
 use serde::{Deserialize, Serialize};
 use std::fmt;
@@ -69,6 +72,15 @@ impl Request {
     /// `[control] group` may send them.
     pub fn is_change(&self) -> bool {
         matches!(self, Request::EndpointAdd(_) | Request::EndpointDel(_))
+    }
+
+    /// Checks the request's arguments (see [`EndpointSpec::validate`]).
+    pub fn validate(&self) -> Result<(), ControlError> {
+        match self {
+            Request::EndpointAdd(spec) => spec.validate(),
+            Request::EndpointDel(key) | Request::EndpointGet(key) => key.validate(),
+            _ => Ok(()),
+        }
     }
 
     /// The verb as written on the wire (`show_routes`), for logs.
@@ -186,6 +198,56 @@ impl EndpointSpec {
             vni: self.vni,
             mac: self.mac,
         }
+    }
+
+    /// Checks what can be checked without the daemon's state: a 24-bit VNI,
+    /// a unicast MAC, valid interface names, a namespace given as an absolute
+    /// path or a PID, no address twice. The server runs it before the handler
+    /// sees the request.
+    pub fn validate(&self) -> Result<(), ControlError> {
+        self.key().validate()?;
+        let bad = |why: String| Err(ControlError::invalid(why));
+        match &self.attach {
+            Attach::Port { ifname } => {
+                if let Err(why) = check_ifname(ifname) {
+                    return bad(format!("attach.ifname: {why}"));
+                }
+            }
+            Attach::Netns { netns, ifname } => {
+                if let Err(why) = check_ifname(ifname) {
+                    return bad(format!("attach.ifname: {why}"));
+                }
+                if netns.parse::<u32>().is_err() && !netns.starts_with('/') {
+                    return bad(format!(
+                        "attach.netns: an absolute path or a PID expected, got {netns:?}"
+                    ));
+                }
+            }
+        }
+        for (i, a) in self.ips.iter().enumerate() {
+            if self.ips.iter().skip(i + 1).any(|b| b.addr == a.addr) {
+                return bad(format!("ips: {} given twice", a.addr));
+            }
+            if a.addr.is_unspecified() || a.addr.is_multicast() || a.addr.is_loopback() {
+                return bad(format!("ips: {a} is not a unicast host address"));
+            }
+        }
+        Ok(())
+    }
+}
+
+impl EndpointKey {
+    /// A 24-bit VNI and a unicast MAC.
+    pub fn validate(&self) -> Result<(), ControlError> {
+        if self.vni == 0 || self.vni > MAX_VNI {
+            return Err(ControlError::invalid(format!(
+                "vni: 24-bit VNI expected, got {}",
+                self.vni
+            )));
+        }
+        parse_unicast_mac(&self.mac.to_string())
+            .map_err(|why| ControlError::invalid(format!("mac: {why}")))?;
+        Ok(())
     }
 }
 
@@ -429,6 +491,22 @@ pub struct Neighbor {
     pub description: Option<String>,
 }
 
+impl Neighbor {
+    /// A configured neighbour before any session: Idle, nothing exchanged.
+    pub fn configured(n: &crate::config::NeighborConfig) -> Neighbor {
+        Neighbor {
+            address: n.address,
+            remote_asn: n.remote_asn,
+            state: SessionState::Idle,
+            received: 0,
+            sent: 0,
+            uptime_secs: None,
+            last_error: None,
+            description: n.description.clone(),
+        }
+    }
+}
+
 /// One configured VNI (`show vnis`).
 #[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
 pub struct VniInfo {
@@ -448,6 +526,24 @@ pub struct VniInfo {
     pub remote_macs: u64,
     /// Remote VTEPs of this VNI (from type-3 routes).
     pub remote_vteps: Vec<IpAddr>,
+}
+
+impl VniInfo {
+    /// A configured VNI with zero counters, for the daemon to fill in.
+    pub fn configured(v: &crate::config::VniConfig) -> VniInfo {
+        VniInfo {
+            vni: v.id,
+            bridge: v.bridge.clone(),
+            vxlan: v.vxlan.clone(),
+            rd: v.rd,
+            import_rt: v.import_rt.clone(),
+            export_rt: v.export_rt.clone(),
+            bum: v.bum,
+            local_macs: 0,
+            remote_macs: 0,
+            remote_vteps: Vec::new(),
+        }
+    }
 }
 
 /// A remote MAC programmed in the bridge FDB of a VXLAN device.

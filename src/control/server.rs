@@ -177,7 +177,8 @@ pub struct ServerOptions {
     pub socket_mode: u32,
     pub max_request_bytes: usize,
     pub max_connections: usize,
-    /// A connection that sends no complete request for this long is closed.
+    /// A connection that sends no complete request, or does not read its
+    /// reply, for this long is closed.
     pub idle_timeout: Duration,
 }
 
@@ -191,6 +192,18 @@ impl ServerOptions {
             max_connections: 64,
             idle_timeout: Duration::from_secs(60),
         }
+    }
+}
+
+impl ServerOptions {
+    /// The options `[control]` asks for (the group resolved): what planed
+    /// uses after applying `--socket` / `PLANE_SOCKET` to `control.socket`.
+    pub fn from_config(
+        control: &crate::config::ControlConfig,
+    ) -> Result<ServerOptions, ServerError> {
+        let mut opts = ServerOptions::new(&control.socket);
+        opts.access = AccessPolicy::from_group_name(control.group.as_deref())?;
+        Ok(opts)
     }
 }
 
@@ -494,9 +507,17 @@ async fn serve_connection<H: ControlHandler>(
             )))],
             Ok(request) => answer(handler, &opts.access, request, caller).await,
         };
-        if let Err(e) = write_lines(&mut write, &lines).await {
-            tracing::debug!("control connection: cannot reply: {e}");
-            return;
+        // A client that stops reading must not hold its slot forever.
+        match tokio::time::timeout(opts.idle_timeout, write_lines(&mut write, &lines)).await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => {
+                tracing::debug!("control connection: cannot reply: {e}");
+                return;
+            }
+            Err(_) => {
+                tracing::debug!("control connection: client stopped reading; closed");
+                return;
+            }
         }
     }
 }
@@ -509,6 +530,9 @@ async fn answer<H: ControlHandler>(
     caller: Caller,
 ) -> Vec<ReplyLine> {
     let verb = request.verb();
+    if let Err(e) = request.validate() {
+        return vec![ReplyLine::Error(e)];
+    }
     if request.is_change() {
         if let Err(e) = access.authorize_change(&caller, groups_of_user) {
             tracing::warn!(verb, uid = caller.uid, "control change refused: {e}");

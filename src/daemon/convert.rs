@@ -80,6 +80,7 @@ pub fn dataplane_vni(c: &Config, v: &config::VniConfig) -> Result<VniConfig, Str
     d.bum = match v.bum {
         BumMode::Suppress => BumPolicy::Suppress,
         BumMode::Flood => BumPolicy::Replicate,
+        BumMode::Proxy => BumPolicy::UserspaceResponder,
     };
     d.validate().map_err(|e| e.to_string())?;
     Ok(d)

@@ -50,10 +50,37 @@ impl Underlay {
         veth(&ns, "ul0", &self.switch, &port)?;
         self.switch
             .ip(&["link", "set", &port, "master", "sw", "up"])?;
+        ns.ip(&["link", "set", "ul0", "address", &underlay_mac(idx)])?;
         ns.ip(&["addr", "add", &format!("10.0.0.{idx}/24"), "dev", "ul0"])?;
         ns.ip(&["link", "set", "ul0", "up"])?;
+        // Static underlay neighbours: the kernel's ARP table is shared by
+        // every namespace of the machine and a busy machine can fill it
+        // (gc_thresh3), which would fail our underlay ARP with ENOBUFS;
+        // PERMANENT entries are exempt. It also keeps underlay ARP out of
+        // the captures.
+        for other in (1..=MAX_HOSTS).filter(|&o| o != idx) {
+            ns.ip(&[
+                "neigh",
+                "replace",
+                &format!("10.0.0.{other}"),
+                "lladdr",
+                &underlay_mac(other),
+                "dev",
+                "ul0",
+                "nud",
+                "permanent",
+            ])?;
+        }
         Ok(ns)
     }
+}
+
+/// Hosts per underlay (static neighbours are set for all of them).
+pub const MAX_HOSTS: u8 = 6;
+
+/// The underlay MAC of host `idx`.
+pub fn underlay_mac(idx: u8) -> String {
+    format!("02:0a:00:00:00:{idx:02x}")
 }
 
 /// The underlay address of host `idx`.
@@ -74,6 +101,8 @@ pub struct HostSpec {
     pub idx: u8,
     pub peers: Vec<Peer>,
     pub vnis: Vec<u32>,
+    /// VNIs with `bum = "flood"` (the others suppress).
+    pub flood: Vec<u32>,
     pub hold_time: u16,
 }
 
@@ -91,6 +120,7 @@ impl HostSpec {
                 })
                 .collect(),
             vnis: vnis.to_vec(),
+            flood: Vec::new(),
             hold_time,
         }
     }
@@ -113,7 +143,12 @@ impl HostSpec {
         }
         let _ = writeln!(s, "[underlay]\nlocal_ip = \"{a}\"\n");
         for v in &self.vnis {
-            let _ = writeln!(s, "[[vni]]\nid = {v}\n");
+            let bum = if self.flood.contains(v) {
+                "flood"
+            } else {
+                "suppress"
+            };
+            let _ = writeln!(s, "[[vni]]\nid = {v}\nbum = \"{bum}\"\n");
         }
         let _ = writeln!(
             s,
@@ -145,6 +180,24 @@ impl Host {
         std::fs::write(host.config_path(), host.spec.toml(&host.dir))
             .map_err(|e| format!("writing {}: {e}", host.config_path().display()))?;
         Ok(host)
+    }
+
+    /// Writes a new plane.toml from `spec` (planed reads it on SIGHUP).
+    pub fn rewrite_config(&mut self, spec: HostSpec) -> Result<()> {
+        self.spec = spec;
+        std::fs::write(self.config_path(), self.spec.toml(&self.dir))
+            .map_err(|e| format!("writing {}: {e}", self.config_path().display()))
+    }
+
+    /// State of the session with host `idx` ("Established", "Active"...).
+    pub fn session_state(&self, idx: u8) -> Option<String> {
+        let addr = host_addr(idx).to_string();
+        self.json(&["show", "neighbors"]).ok().and_then(|v| {
+            v.as_array()?
+                .iter()
+                .find(|n| n["address"] == addr.as_str())
+                .and_then(|n| n["state"].as_str().map(str::to_string))
+        })
     }
 
     pub fn name(&self) -> String {

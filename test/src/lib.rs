@@ -22,6 +22,8 @@ use std::time::{Duration, Instant};
 
 pub mod e2e;
 pub mod peers;
+pub mod replay;
+pub mod topo;
 
 /// Error type of the harness: a message saying what failed and why.
 pub type Error = String;

@@ -81,6 +81,9 @@ pub(crate) fn compare(a: &Path, b: &Path, peers: &impl PeerFacts) -> Ordering {
 
 /// Index of the best path, scanning in source order.
 pub(crate) fn select(paths: &[Path], peers: &impl PeerFacts) -> Option<usize> {
+    if paths.len() <= 1 {
+        return (!paths.is_empty()).then_some(0);
+    }
     let mut order: Vec<usize> = (0..paths.len()).collect();
     order.sort_by_key(|&i| paths.get(i).map(|p| p.source));
     let mut best: Option<usize> = None;

@@ -278,6 +278,11 @@ impl Rib {
         p.info = info;
         p.up = true;
         p.eor_due = true;
+        if !info.gr_helper {
+            // RFC 4724 section 4.2: the restarted peer no longer has GR for
+            // the family, so its stale routes go now.
+            self.sweep(peer, true);
+        }
         self.resend_all(peer);
     }
 
@@ -723,7 +728,15 @@ impl Rib {
                 .update(&self.table, id, &old_m, &new_m, &mut self.events);
         }
         let mut added = 0u32;
-        for p in self.peers.0.values_mut().filter(|p| p.up) {
+        let old_src = old_best.as_ref().map(|p| p.source);
+        let new_src = new_best.map(|p| p.source);
+        for (pid, p) in self.peers.0.iter_mut().filter(|(_, p)| p.up) {
+            // A peer never gets its own routes back: when it is the only
+            // source involved and has nothing of this route, skip the queue.
+            let own = |s: Option<RouteSource>| s.is_none_or(|s| s == RouteSource::Peer(*pid));
+            if own(old_src) && own(new_src) && !p.adj_out.contains(&id) {
+                continue;
+            }
             if p.queued.insert(id) {
                 p.queue.push_back(id);
                 added += 1;
@@ -833,6 +846,14 @@ impl Rib {
             self.table.release(id);
         }
         if let Some(p) = self.peers.0.get_mut(&peer) {
+            if p.queue.is_empty() {
+                // After a full-table burst, do not keep its high-water mark.
+                p.queue.shrink_to_fit();
+                p.queued.shrink_to_fit();
+                if p.adj_out.is_empty() {
+                    p.adj_out.shrink_to_fit();
+                }
+            }
             if p.queue.is_empty() && p.eor_due {
                 p.eor_due = false;
                 out.end_of_rib = true;

@@ -19,6 +19,9 @@ use std::hash::BuildHasher;
 
 pub(crate) type RouteId = u32;
 
+/// Slab size above which an emptied table frees its memory.
+const SHRINK_ABOVE: usize = 4096;
+
 #[derive(Debug)]
 pub(crate) struct Dest {
     pub key: RouteKey,
@@ -102,6 +105,14 @@ impl Table {
         if let Some(slot) = self.dests.get_mut(id as usize) {
             *slot = None;
             self.free.push(id);
+        }
+        if self.index.is_empty() && self.dests.len() > SHRINK_ABOVE {
+            // The table emptied (e.g. the only route reflector went away):
+            // give the memory back instead of keeping the high-water mark.
+            *self = Table {
+                hasher: self.hasher.clone(),
+                ..Table::default()
+            };
         }
     }
 

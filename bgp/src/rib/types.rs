@@ -60,8 +60,21 @@ pub fn auto_rt(local_asn: u32, vni: u32) -> RouteTarget {
 pub enum RtMatch {
     /// This route target exactly.
     Exact(RouteTarget),
-    /// `*:N`: any RT whose assigned-number field is N, whatever its ASN or address.
+    /// `*:N`: any AS-type RT (type 0x00 or 0x02) whose assigned number is N,
+    /// whatever the ASN: eBGP fabrics where every host exports `ASN:VNI`.
     AnyAsn(u32),
+}
+
+impl RtMatch {
+    /// True when `rt` satisfies this rule.
+    pub fn matches(&self, rt: &RouteTarget) -> bool {
+        match (self, rt) {
+            (RtMatch::Exact(want), got) => want == got,
+            (RtMatch::AnyAsn(n), RouteTarget::As2 { value, .. }) => value == n,
+            (RtMatch::AnyAsn(n), RouteTarget::As4 { value, .. }) => u32::from(*value) == *n,
+            (RtMatch::AnyAsn(_), RouteTarget::Ipv4 { .. }) => false,
+        }
+    }
 }
 
 /// A peer, as the session driver names it. Any value; the RIB never

@@ -87,19 +87,15 @@ impl View {
             return m;
         }
         for rt in path.attrs.route_targets() {
+            // `*:N` matches AS-type RTs only (types 0x00 and 0x02), as the
+            // config's RtMatch and FRR's `route-target import *:N`.
             let any_value = match rt {
-                RouteTarget::As2 { value, .. } => value,
-                RouteTarget::Ipv4 { value, .. } | RouteTarget::As4 { value, .. } => {
-                    u32::from(value)
-                }
+                RouteTarget::As2 { value, .. } => Some(value),
+                RouteTarget::As4 { value, .. } => Some(u32::from(value)),
+                RouteTarget::Ipv4 { .. } => None,
             };
-            for v in self
-                .exact
-                .get(&rt)
-                .into_iter()
-                .chain(self.any.get(&any_value))
-                .flatten()
-            {
+            let any = any_value.and_then(|n| self.any.get(&n));
+            for v in self.exact.get(&rt).into_iter().chain(any).flatten() {
                 if !m.vnis.contains(v) {
                     m.vnis.push(*v);
                 }
@@ -236,6 +232,9 @@ impl View {
         }
         if group.is_empty() {
             self.macs.remove(&(vni, mac));
+            if self.macs.is_empty() {
+                self.macs.shrink_to_fit();
+            }
         }
     }
 

@@ -44,9 +44,8 @@ use netlink_packet_route::{AddressFamily, RouteNetlinkMessage};
 use netlink_proto::sys::{AsyncSocket, SocketAddr};
 use netlink_proto::ConnectionHandle;
 use rtnetlink::{LinkBridge, LinkBridgePort, LinkUnspec, LinkVxlan};
-use tokio::sync::mpsc;
 
-use crate::backend::{Backend, BackendError, Notification, OpError};
+use crate::backend::{Backend, BackendError, OpError};
 use crate::reconcile::{LinkChange, Op};
 use crate::state::{FdbObs, LinkKind, LinkObs, NeighObs, Observed};
 use crate::types::{Mac, PortFlags};
@@ -69,6 +68,9 @@ pub const RCVBUF: usize = 64 << 20;
 const NUD_STATIC: u16 = 0x42;
 
 type Msg = NetlinkMessage<RouteNetlinkMessage>;
+/// Sequence number and result of the last message of a batch (`None`: the
+/// connection closed before it was answered).
+type LastAnswer = Option<(u32, Result<(), OpError>)>;
 
 /// Options of the kernel backend.
 #[derive(Debug, Clone)]
@@ -89,12 +91,15 @@ impl Default for NetlinkOptions {
 /// Programs the kernel of the calling thread's network namespace.
 pub struct NetlinkBackend {
     handle: ConnectionHandle<RouteNetlinkMessage>,
+    /// Answers to messages sent without expectation: the errors of entry
+    /// batches (see [`NetlinkBackend::entry_ops`]).
+    unsolicited: futures::channel::mpsc::UnboundedReceiver<(Msg, SocketAddr)>,
     /// name -> ifindex, from the last dump and kept by link operations.
     index: HashMap<String, u32>,
     opts: NetlinkOptions,
 }
 
-fn set_rcvbuf_force<S: AsyncSocket>(socket: &mut S) -> Result<(), BackendError> {
+pub(crate) fn set_rcvbuf_force<S: AsyncSocket>(socket: &mut S) -> Result<(), BackendError> {
     use nix::sys::socket::{setsockopt, sockopt};
     let sock = socket.socket_mut();
     setsockopt(&*sock, sockopt::RcvBufForce, &RCVBUF)
@@ -104,11 +109,10 @@ fn set_rcvbuf_force<S: AsyncSocket>(socket: &mut S) -> Result<(), BackendError> 
 impl NetlinkBackend {
     /// Opens the request connection (spawned on the current tokio runtime).
     pub fn new(opts: NetlinkOptions) -> Result<NetlinkBackend, BackendError> {
-        let (mut conn, handle, _unsolicited) =
-            netlink_proto::new_connection::<RouteNetlinkMessage>(
-                netlink_sys::protocols::NETLINK_ROUTE,
-            )
-            .map_err(|e| BackendError::Socket(format!("NETLINK_ROUTE socket: {e}")))?;
+        let (mut conn, handle, unsolicited) = netlink_proto::new_connection::<RouteNetlinkMessage>(
+            netlink_sys::protocols::NETLINK_ROUTE,
+        )
+        .map_err(|e| BackendError::Socket(format!("NETLINK_ROUTE socket: {e}")))?;
         // Every message of a batch is answered; ACKs must reach us so that
         // answers can be matched to messages by sequence number.
         conn.set_forward_ack(true);
@@ -118,6 +122,7 @@ impl NetlinkBackend {
         tokio::spawn(conn);
         Ok(NetlinkBackend {
             handle,
+            unsolicited,
             index: HashMap::new(),
             opts,
         })
@@ -183,6 +188,49 @@ impl NetlinkBackend {
     }
 
     /// Sends one batch and returns one result per message.
+    /// Sends one batch asking an ACK for its last message only (the kernel
+    /// answers every failing message anyway): per message, the kernel then
+    /// allocates nothing and plane parses nothing unless it fails. Returns
+    /// the sequence number of the last message, from which the others
+    /// follow (netlink-proto numbers a batch consecutively), and the
+    /// result of the last message.
+    async fn send_batch_last_ack(
+        handle: ConnectionHandle<RouteNetlinkMessage>,
+        mut msgs: Vec<Msg>,
+    ) -> (usize, LastAnswer) {
+        use netlink_proto::ReplyExpectation;
+        let n = msgs.len();
+        let last = n.saturating_sub(1);
+        let tagged: Vec<(Msg, ReplyExpectation)> = msgs
+            .drain(..)
+            .enumerate()
+            .map(|(i, mut m)| {
+                if i == last {
+                    m.header.flags |= NLM_F_ACK;
+                    (m, ReplyExpectation::Expected)
+                } else {
+                    m.header.flags &= !NLM_F_ACK;
+                    (m, ReplyExpectation::NotExpected)
+                }
+            })
+            .collect();
+        let Ok(mut stream) = handle.request_batch_with_expectation(tagged, SocketAddr::new(0, 0))
+        else {
+            return (n, None);
+        };
+        let mut answer = None;
+        while let Some(m) = stream.next().await {
+            if let NetlinkPayload::Error(e) = m.payload {
+                let r = match e.code {
+                    None => Ok(()),
+                    Some(c) => Err(OpError::Kernel(errno_text(c.get()))),
+                };
+                answer = Some((m.header.sequence_number, r));
+            }
+        }
+        (n, answer)
+    }
+
     async fn send_batch(
         handle: ConnectionHandle<RouteNetlinkMessage>,
         msgs: Vec<Msg>,
@@ -218,8 +266,8 @@ impl NetlinkBackend {
     }
 
     async fn link_op(&mut self, op: &Op) -> Result<(), OpError> {
-        // A device made by someone else since the last dump (a container's
-        // veth attached with `endpoint add --port` or `--netns`): look again.
+        // A device that appeared since the last dump (a container's veth):
+        // refresh the index once before giving up.
         let (msg, flags) = match self.link_message(op) {
             Err(OpError::NoDevice(_)) => {
                 self.refresh_index()
@@ -399,6 +447,19 @@ impl NetlinkBackend {
 
     async fn entry_ops(&mut self, ops: &[&Op]) -> Vec<Result<(), OpError>> {
         let mut results: Vec<Option<Result<(), OpError>>> = vec![None; ops.len()];
+        let missing = ops.iter().any(|op| match op {
+            Op::AddFdb { dev, .. }
+            | Op::DelFdb { dev, .. }
+            | Op::AddFlood { dev, .. }
+            | Op::DelFlood { dev, .. } => !self.index.contains_key(dev),
+            Op::AddNeigh { bridge, .. } | Op::DelNeigh { bridge, .. } => {
+                !self.index.contains_key(bridge)
+            }
+            _ => false,
+        });
+        if missing {
+            let _ = self.refresh_index().await;
+        }
         let mut sendable: Vec<(usize, Msg)> = Vec::with_capacity(ops.len());
         for (i, op) in ops.iter().enumerate() {
             match self.entry_message(op) {
@@ -415,21 +476,54 @@ impl NetlinkBackend {
             v
         };
         let handle = self.handle.clone();
-        let answered: Vec<Vec<(usize, Result<(), OpError>)>> = stream::iter(chunks)
+        let answered: Vec<(Vec<usize>, usize, LastAnswer)> = stream::iter(chunks)
             .map(|chunk| {
                 let handle = handle.clone();
                 async move {
                     let (idx, msgs): (Vec<usize>, Vec<Msg>) = chunk.into_iter().unzip();
-                    let res = Self::send_batch(handle, msgs).await;
-                    idx.into_iter().zip(res).collect::<Vec<_>>()
+                    let (n, last) = Self::send_batch_last_ack(handle, msgs).await;
+                    (idx, n, last)
                 }
             })
             .buffer_unordered(self.opts.in_flight.max(1))
             .collect()
             .await;
-        for (i, r) in answered.into_iter().flatten() {
-            if let Some(slot) = results.get_mut(i) {
-                *slot = Some(r);
+        // Every batch is answered: the errors of its other messages were
+        // forwarded before its last answer (netlink-proto forwards
+        // unsolicited messages first in each poll), so they are all queued.
+        let mut errors: HashMap<u32, OpError> = HashMap::new();
+        while let Ok((m, _)) = self.unsolicited.try_recv() {
+            if let NetlinkPayload::Error(e) = m.payload {
+                if let Some(c) = e.code {
+                    errors.insert(
+                        m.header.sequence_number,
+                        OpError::Kernel(errno_text(c.get())),
+                    );
+                }
+            }
+        }
+        for (idx, n, last) in answered {
+            let Some((last_seq, last_result)) = last else {
+                for i in idx {
+                    if let Some(slot) = results.get_mut(i) {
+                        *slot = Some(Err(OpError::Closed));
+                    }
+                }
+                continue;
+            };
+            for (k, i) in idx.iter().enumerate() {
+                let r = if k + 1 == n {
+                    last_result.clone()
+                } else {
+                    let back = u32::try_from(n - 1 - k).unwrap_or(u32::MAX);
+                    match errors.remove(&last_seq.wrapping_sub(back)) {
+                        Some(e) => Err(e),
+                        None => Ok(()),
+                    }
+                };
+                if let Some(slot) = results.get_mut(*i) {
+                    *slot = Some(r);
+                }
             }
         }
         // Deleting what is gone is success. A DelFdb whose bridge half is
@@ -535,11 +629,14 @@ impl Backend for NetlinkBackend {
                 master: false,
                 owned: false,
             });
+            // Either half carrying the mark makes the entry plane's: a half
+            // left by a failed add (the kernel installs the bridge half
+            // first) is then removed as stale.
+            e.owned |= f.ext_learned;
             if f.master_entry {
                 e.master = true;
             } else {
                 e.vtep = f.vtep;
-                e.owned = f.ext_learned;
             }
         }
         obs.fdb = fdb_obs;
@@ -609,6 +706,13 @@ fn ip_attr(ip: IpAddr) -> NeighbourAddress {
         IpAddr::V4(a) => NeighbourAddress::Inet(a),
         IpAddr::V6(a) => NeighbourAddress::Inet6(a),
     }
+}
+
+fn ip_from_bytes(b: &[u8]) -> Option<IpAddr> {
+    if let Ok(a) = <[u8; 4]>::try_from(b) {
+        return Some(IpAddr::from(a));
+    }
+    <[u8; 16]>::try_from(b).ok().map(IpAddr::from)
 }
 
 fn fdb_message(
@@ -712,6 +816,44 @@ pub(crate) fn parse_link(l: &LinkMessage) -> Option<(String, LinkObs, Option<u32
     Some((name?, link, master))
 }
 
+/// Port flags from IFLA_PROTINFO of an AF_BRIDGE link message, where
+/// netlink-packet-route leaves most IFLA_BRPORT_* attributes untyped.
+pub(crate) fn parse_protinfo(attrs: &[LinkAttribute]) -> Option<PortFlags> {
+    use netlink_packet_core::Nla;
+    use netlink_packet_route::link::LinkProtoInfoBridge;
+    let infos = attrs.iter().find_map(|a| match a {
+        LinkAttribute::ProtoInfoBridge(v) => Some(v),
+        _ => None,
+    })?;
+    let mut f = PortFlags {
+        learning: false,
+        neigh_suppress: false,
+        flood: false,
+        mcast_flood: false,
+        bcast_flood: false,
+    };
+    for i in infos {
+        let LinkProtoInfoBridge::Other(nla) = i else {
+            continue;
+        };
+        if nla.value_len() != 1 {
+            continue;
+        }
+        let mut v = [0u8; 1];
+        nla.emit_value(&mut v);
+        let on = v[0] != 0;
+        match nla.kind() {
+            8 => f.learning = on,
+            9 => f.flood = on,
+            27 => f.mcast_flood = on,
+            30 => f.bcast_flood = on,
+            32 => f.neigh_suppress = on,
+            _ => {}
+        }
+    }
+    Some(f)
+}
+
 fn parse_vxlan(v: &[InfoVxlan]) -> LinkKind {
     let (mut id, mut local, mut port, mut learning) = (0, None, 0, true);
     for x in v {
@@ -759,7 +901,6 @@ pub(crate) struct FdbMsg {
     pub mac: Mac,
     pub master_entry: bool,
     pub ext_learned: bool,
-    pub local: bool,
     pub vtep: Option<IpAddr>,
 }
 
@@ -779,6 +920,8 @@ pub(crate) fn parse_fdb(n: &NeighbourMessage) -> Option<FdbMsg> {
             NeighbourAttribute::Destination(NeighbourAddress::Inet6(a)) => {
                 vtep = Some(IpAddr::V6(*a))
             }
+            // In AF_BRIDGE messages netlink-packet-route leaves NDA_DST raw.
+            NeighbourAttribute::Destination(NeighbourAddress::Other(b)) => vtep = ip_from_bytes(b),
             NeighbourAttribute::Controller(_) => has_master_attr = true,
             _ => {}
         }
@@ -792,7 +935,6 @@ pub(crate) fn parse_fdb(n: &NeighbourMessage) -> Option<FdbMsg> {
         master_entry: has_master_attr
             || (flags.contains(NeighbourFlags::Controller) && !flags.contains(NeighbourFlags::Own)),
         ext_learned: flags.contains(NeighbourFlags::ExtLearned),
-        local: n.header.state == NeighbourState::Permanent,
         vtep,
     })
 }
@@ -827,76 +969,6 @@ pub(crate) fn parse_neigh(n: &NeighbourMessage) -> Option<(u32, IpAddr, NeighObs
     ))
 }
 
-/// Subscribes to link and neighbour notifications and forwards them, as
-/// plain [`Notification`]s, until `tx` closes. Link names in neighbour
-/// notifications are left as ifindexes: the task resolves them.
-pub fn spawn_monitor(tx: mpsc::Sender<Notification>) -> Result<(), BackendError> {
-    use rtnetlink::MulticastGroup;
-    let (mut conn, _handle, mut rx) =
-        rtnetlink::new_multicast_connection(&[MulticastGroup::Link, MulticastGroup::Neigh])
-            .map_err(|e| BackendError::Socket(format!("notification socket: {e}")))?;
-    set_rcvbuf_force(conn.socket_mut())?;
-    tokio::spawn(conn);
-    tokio::spawn(async move {
-        // Keep the handle alive: dropping it does not stop the connection,
-        // but keeping it documents that this task owns the subscription.
-        let _handle = _handle;
-        while let Some((msg, _)) = rx.next().await {
-            let n = match msg.payload {
-                NetlinkPayload::Overrun(_) => Some(Notification::Overrun),
-                NetlinkPayload::InnerMessage(m) => notification(m),
-                _ => None,
-            };
-            if let Some(n) = n {
-                if tx.send(n).await.is_err() {
-                    return;
-                }
-            }
-        }
-    });
-    Ok(())
-}
-
-fn notification(m: RouteNetlinkMessage) -> Option<Notification> {
-    let (deleted, link, neigh) = match m {
-        RouteNetlinkMessage::NewLink(l) => (false, Some(l), None),
-        RouteNetlinkMessage::DelLink(l) => (true, Some(l), None),
-        RouteNetlinkMessage::NewNeighbour(n) => (false, None, Some(n)),
-        RouteNetlinkMessage::DelNeighbour(n) => (true, None, Some(n)),
-        _ => return None,
-    };
-    if let Some(l) = link {
-        // AF_BRIDGE link messages (port events) lack the full picture.
-        if l.header.interface_family == AddressFamily::Bridge {
-            return None;
-        }
-        let (name, link, master) = parse_link(&l)?;
-        return Some(Notification::Link {
-            name,
-            link,
-            master,
-            deleted,
-        });
-    }
-    let n = neigh?;
-    if n.header.family == AddressFamily::Bridge {
-        let f = parse_fdb(&n)?;
-        return Some(Notification::Fdb {
-            ifindex: f.ifindex,
-            mac: f.mac,
-            master_entry: f.master_entry,
-            ext_learned: f.ext_learned,
-            local: f.local,
-            vtep: f.vtep,
-            deleted,
-        });
-    }
-    let (ifindex, ip, o) = parse_neigh(&n)?;
-    Some(Notification::Neigh {
-        ifindex,
-        ip,
-        mac: o.mac,
-        owned: o.owned,
-        deleted,
-    })
-}
+pub mod monitor;
+pub use monitor::spawn_monitor;
+pub mod veth;
