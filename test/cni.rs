@@ -1227,3 +1227,140 @@ fn two_hosts_planectl_endpoint_add_netns() {
     .unwrap();
     planectl(&["endpoint", "del", "--vni", "10", "--mac", &derived]).unwrap();
 }
+
+// ---------------------------------------------------------------------------
+// The plumbing library on its own (what planed uses for `--netns`).
+
+#[test]
+fn endpoint_plumbing_by_pid_routes_and_idempotent_delete() {
+    plane_test::require_root!();
+    let c = Netns::new("lp").unwrap();
+    // A process inside the namespace: the PID form, /proc/PID/ns/net.
+    let mut sleeper = c.command("sleep");
+    sleeper.arg("600");
+    let sleeper = plane_test::Child::spawn(sleeper, "sleep in the container").unwrap();
+    let ns_file = poll_until(
+        "sleep to enter the namespace",
+        Duration::from_secs(5),
+        || {
+            let p = PathBuf::from(format!("/proc/{}/ns/net", sleeper.pid()));
+            let target = std::fs::read_link(&p).ok()?;
+            let want = std::fs::read_link("/proc/self/ns/net").ok()?;
+            (target != want).then_some(p)
+        },
+    )
+    .unwrap();
+
+    // The "host" is a namespace of the test too: the library is called from
+    // a thread that entered it (threads it starts inherit the namespace).
+    let h = Netns::new("lh").unwrap();
+    h.ip(&["link", "add", "br10", "type", "bridge"]).unwrap();
+    h.ip(&["link", "set", "br10", "up"]).unwrap();
+    let host_ns = std::fs::File::open(h.path()).unwrap();
+    std::thread::spawn(move || {
+        nix::sched::setns(&host_ns, nix::sched::CloneFlags::CLONE_NEWNET).unwrap();
+        plumbing_checks(&ns_file, &c, sleeper);
+    })
+    .join()
+    .unwrap();
+    let port = h.ip(&["-o", "link", "show", "master", "br10"]).unwrap();
+    assert!(port.trim().is_empty(), "veth left on the host: {port}");
+}
+
+fn plumbing_checks(ns_file: &Path, c: &Netns, sleeper: plane_test::Child) {
+    use plane::endpoint::{self, EndpointError, RouteSpec, VethSpec};
+    let ns_file = ns_file.to_path_buf();
+    let host = endpoint::host_ifname("lib-test");
+    let mac: MacAddr = "02:11:22:33:44:55".parse().unwrap();
+    let spec = VethSpec {
+        netns: ns_file.clone(),
+        ifname: "eth7".into(),
+        host_ifname: host.clone(),
+        mac,
+        mtu: Some(1400),
+        addresses: vec![
+            "10.9.0.5/24".parse().unwrap(),
+            "fd09::5/64".parse().unwrap(),
+        ],
+        routes: vec![
+            RouteSpec {
+                dst: "0.0.0.0/0".parse().unwrap(),
+                gw: Some("10.9.0.1".parse().unwrap()),
+            },
+            RouteSpec {
+                dst: "10.77.1.9/16".parse().unwrap(),
+                gw: None,
+            },
+        ],
+        bridge: Some("br10".into()),
+    };
+    let veth = endpoint::create(&spec).unwrap();
+    assert_eq!(veth.mtu, 1400);
+
+    let inside = endpoint::inspect(&ns_file, "eth7").unwrap().unwrap();
+    assert_eq!(inside.mac, Some(mac));
+    assert_eq!(inside.mtu, Some(1400));
+    assert_eq!(inside.kind.as_deref(), Some("veth"));
+    assert!(inside.up);
+    for a in &spec.addresses {
+        assert!(
+            inside.addresses.contains(a),
+            "{a} missing: {:?}",
+            inside.addresses
+        );
+    }
+    let routes = c.ip(&["route", "show"]).unwrap();
+    assert!(routes.contains("default via 10.9.0.1 dev eth7"), "{routes}");
+    assert!(
+        routes
+            .lines()
+            .any(|l| l.starts_with("10.77.0.0/16 dev eth7") && l.contains("scope link")),
+        "{routes}"
+    );
+    let port = endpoint::inspect_host(&host).unwrap().unwrap();
+    assert!(
+        port.up && port.bridge.as_deref() == Some("br10"),
+        "{port:?}"
+    );
+
+    // The name is taken inside: refused, and nothing is left on the host.
+    let other = VethSpec {
+        host_ifname: endpoint::host_ifname("lib-test-other"),
+        ..spec.clone()
+    };
+    assert!(matches!(
+        endpoint::create(&other),
+        Err(EndpointError::IfnameTaken { .. })
+    ));
+    assert!(endpoint::inspect_host(&other.host_ifname)
+        .unwrap()
+        .is_none());
+    // A bridge that does not exist.
+    let nobridge = VethSpec {
+        ifname: "eth8".into(),
+        bridge: Some("plnobr0".into()),
+        ..other
+    };
+    assert!(matches!(
+        endpoint::create(&nobridge),
+        Err(EndpointError::NoBridge(_))
+    ));
+
+    // Delete, then delete again, then with the namespace gone.
+    endpoint::delete(&host, Some(&ns_file), "eth7").unwrap();
+    assert!(endpoint::inspect(&ns_file, "eth7").unwrap().is_none());
+    assert!(endpoint::inspect_host(&host).unwrap().is_none());
+    endpoint::delete(&host, Some(&ns_file), "eth7").unwrap();
+    // The PID's namespace is gone once the process is: still success.
+    drop(sleeper);
+    poll_until("the sleeper to be reaped", Duration::from_secs(5), || {
+        (!ns_file.exists()).then_some(())
+    })
+    .unwrap();
+    endpoint::delete(&host, Some(&ns_file), "eth7").unwrap();
+    assert!(matches!(
+        endpoint::inspect(&ns_file, "eth7"),
+        Err(EndpointError::NetnsGone { .. })
+    ));
+    let _ = c;
+}
