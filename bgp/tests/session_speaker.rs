@@ -178,6 +178,8 @@ mod scripted {
     pub struct Peer {
         pub io: TcpStream,
         buf: BytesMut,
+        /// Our ASN (OPEN and AS_PATH).
+        pub asn: u32,
     }
 
     pub const ID: Ipv4Addr = Ipv4Addr::new(127, 0, 0, 3);
@@ -185,12 +187,22 @@ mod scripted {
 
     impl Peer {
         pub async fn connect(to: SocketAddr) -> Peer {
+            Peer::connect_from(to, ID, None).await
+        }
+
+        /// Connects from `from`, optionally with a tiny receive buffer (a
+        /// slow reader).
+        pub async fn connect_from(to: SocketAddr, from: Ipv4Addr, rcvbuf: Option<u32>) -> Peer {
             let s = TcpSocket::new_v4().expect("socket");
-            s.bind(SocketAddr::new(IpAddr::V4(ID), 0))
-                .expect("bind 127.0.0.3");
+            if let Some(size) = rcvbuf {
+                s.set_recv_buffer_size(size).expect("SO_RCVBUF");
+            }
+            s.bind(SocketAddr::new(IpAddr::V4(from), 0))
+                .expect("bind 127.0.0.x");
             Peer {
                 io: s.connect(to).await.expect("connect to plane"),
                 buf: BytesMut::new(),
+                asn: ASN,
             }
         }
 
@@ -216,14 +228,23 @@ mod scripted {
         /// OPEN with graceful restart for EVPN (restart time, R bit), then
         /// the handshake; returns plane's OPEN.
         pub async fn establish(&mut self, restart_time: u16, restarting: bool) -> Open {
+            self.establish_as(ID, restart_time, restarting).await
+        }
+
+        pub async fn establish_as(
+            &mut self,
+            id: Ipv4Addr,
+            restart_time: u16,
+            restarting: bool,
+        ) -> Open {
             self.send(Message::Open(Open {
                 version: 4,
-                my_as: 65003,
+                my_as: u16::try_from(self.asn).unwrap_or(AS_TRANS),
                 hold_time: 90,
-                bgp_id: ID,
+                bgp_id: id,
                 capabilities: vec![
                     Capability::Multiprotocol { afi: 25, safi: 70 },
-                    Capability::FourOctetAs(ASN),
+                    Capability::FourOctetAs(self.asn),
                     Capability::GracefulRestart(GracefulRestart {
                         restarting,
                         notification: false,
@@ -248,6 +269,15 @@ mod scripted {
 
         /// Announces MACs 02:00:00:00:0f:NN (MAC-only) in VNI 100.
         pub async fn announce(&mut self, macs: &[u8]) {
+            let macs: Vec<MacAddr> = macs
+                .iter()
+                .map(|m| MacAddr([2, 0, 0, 0, 0x0f, *m]))
+                .collect();
+            self.announce_macs(&macs).await;
+        }
+
+        /// Announces MAC-only routes in VNI 100, packed.
+        pub async fn announce_macs(&mut self, macs: &[MacAddr]) {
             let nlri: Vec<EvpnNlri> = macs
                 .iter()
                 .map(|m| EvpnNlri {
@@ -259,7 +289,7 @@ mod scripted {
                         },
                         esi: Esi::ZERO,
                         ethernet_tag: 0,
-                        mac: MacAddr([2, 0, 0, 0, 0x0f, *m]),
+                        mac: *m,
                         ip: None,
                         label1: 100,
                         label2: None,
@@ -271,7 +301,7 @@ mod scripted {
                 AttrValue::AsPath(AsPath {
                     segments: vec![AsSegment {
                         kind: AsSegmentType::AsSequence,
-                        asns: vec![ASN],
+                        asns: vec![self.asn],
                     }],
                 })
                 .into(),
@@ -287,6 +317,24 @@ mod scripted {
                 .expect("encode")
             {
                 self.io.write_all(&m).await.expect("write");
+            }
+        }
+
+        /// Reads UPDATEs until `n` EVPN NLRI have been announced in total.
+        pub async fn count_announced(&mut self, n: usize) {
+            let mut seen = 0;
+            while seen < n {
+                if let Message::Update(u) = self.recv().await {
+                    for a in &u.attributes {
+                        if let AttrValue::MpReachNlri(MpReach {
+                            nlri: MpNlri::Evpn(v),
+                            ..
+                        }) = &a.value
+                        {
+                            seen += v.len();
+                        }
+                    }
+                }
             }
         }
 
@@ -383,5 +431,91 @@ async fn graceful_restart_helper_keeps_stale_routes_until_end_of_rib_or_restart_
     })
     .await;
     assert_eq!(plane.neighbors().await.expect("n")[0].address, peer_ip);
+    plane.shutdown("test over").await.expect("shutdown");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_peer_does_not_hold_back_the_others() {
+    // 150,000 MAC-only routes are about 6 MB of UPDATEs: more than the
+    // kernel can queue towards a zero window (tcp_wmem max 4 MB), so the
+    // slow peer really blocks its writer.
+    const ROUTES: u32 = 150_000;
+    let port = free_port(A);
+    let mut cfg = SpeakerConfig::new(
+        65000,
+        A,
+        vec![SocketAddr::new(IpAddr::V4(A), port)],
+        IpAddr::V4(A),
+    );
+    cfg.vnis = vec![VniImport::auto(100, 65000)];
+    let source_ip = Ipv4Addr::new(127, 0, 0, 5);
+    let (slow_ip, fast_ip) = (Ipv4Addr::new(127, 0, 0, 3), Ipv4Addr::new(127, 0, 0, 4));
+    for (ip, asn) in [
+        (slow_ip, scripted::ASN),
+        (fast_ip, scripted::ASN),
+        (source_ip, 65005),
+    ] {
+        let mut n = NeighborConfig::new(IpAddr::V4(ip), asn);
+        n.passive = true;
+        cfg.neighbors.push(n);
+    }
+    let (plane, _events, _task) = speaker::start(cfg).await.expect("speaker");
+    let to = SocketAddr::new(IpAddr::V4(A), port);
+    // The slow peer reads its OPEN and KEEPALIVE, then nothing more, with a
+    // 4 KiB receive buffer: its window closes after a few messages.
+    let mut slow = scripted::Peer::connect_from(to, slow_ip, Some(4096)).await;
+    slow.establish_as(slow_ip, 0, false).await;
+    let mut fast = scripted::Peer::connect_from(to, fast_ip, None).await;
+    fast.establish_as(fast_ip, 0, false).await;
+    let mut source = scripted::Peer::connect_from(to, source_ip, None).await;
+    source.asn = 65005;
+    source.establish_as(source_ip, 0, false).await;
+    eventually("all Established", || async {
+        let n = plane.neighbors().await.expect("n");
+        n.iter()
+            .all(|n| n.state == State::Established)
+            .then_some(())
+    })
+    .await;
+    let reader = tokio::spawn(async move {
+        fast.count_announced(ROUTES as usize).await;
+        fast
+    });
+    let macs: Vec<MacAddr> = (0..ROUTES)
+        .map(|i| {
+            let [_, b, c, d] = i.to_be_bytes();
+            MacAddr([2, 0xaa, 0, b, c, d])
+        })
+        .collect();
+    for chunk in macs.chunks(10_000) {
+        source.announce_macs(chunk).await;
+    }
+    // The fast peer gets every route although the slow one reads nothing.
+    let _fast = tokio::time::timeout(Duration::from_secs(120), reader)
+        .await
+        .expect("fast peer got all routes in time")
+        .expect("reader");
+    let n = plane.neighbors().await.expect("n");
+    let sent = |ip: Ipv4Addr| {
+        n.iter()
+            .find(|n| n.address == IpAddr::V4(ip))
+            .map(|n| n.sent)
+    };
+    assert_eq!(sent(fast_ip), Some(u64::from(ROUTES)));
+    eprintln!(
+        "sent to the slow peer while it read nothing: {:?} of {ROUTES}",
+        sent(slow_ip)
+    );
+    assert!(
+        sent(slow_ip) < Some(u64::from(ROUTES)),
+        "the slow peer's routes wait in the RIB: {n:?}"
+    );
+    // Once the slow peer reads, it gets everything too.
+    tokio::time::timeout(
+        Duration::from_secs(120),
+        slow.count_announced(ROUTES as usize),
+    )
+    .await
+    .expect("slow peer catches up");
     plane.shutdown("test over").await.expect("shutdown");
 }

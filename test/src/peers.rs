@@ -118,7 +118,7 @@ impl Gobgp {
         cmd.arg("-f").arg(&conf_path).args([
             "-p",
             "-l",
-            "debug",
+            "info",
             "--api-hosts",
             "127.0.0.1:50051",
             "--pprof-disable",

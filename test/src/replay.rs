@@ -14,10 +14,10 @@
 use bytes::{Bytes, BytesMut};
 use plane_bgp::fsm::{self, FsmConfig};
 use plane_bgp::wire::{
-    encode_evpn_reach, encode_message, frame, AsPath, AsSegment, AsSegmentType, AttrValue,
-    EncodeError, Esi, EvpnNlri, EvpnRoute, ExtendedCommunity, MacAddr, MacIpAdvertisement, Message,
-    MpNextHop, MpNlri, MpUnreach, Origin, PathAttribute, RouteDistinguisher, RouteTarget,
-    SessionParams, Update, TUNNEL_TYPE_VXLAN,
+    encode_evpn_reach, encode_message, end_of_rib, frame, AsPath, AsSegment, AsSegmentType,
+    AttrValue, EncodeError, Esi, EvpnNlri, EvpnRoute, ExtendedCommunity, MacAddr,
+    MacIpAdvertisement, Message, MpNextHop, Origin, PathAttribute, RouteDistinguisher, RouteTarget,
+    SessionParams, TUNNEL_TYPE_VXLAN,
 };
 use std::net::{IpAddr, Ipv4Addr};
 use std::time::{Duration, Instant};
@@ -120,18 +120,7 @@ impl Replay {
                 }
             }
         }
-        let unreach = MpUnreach {
-            afi: 25,
-            safi: 70,
-            nlri: MpNlri::Evpn(Vec::new()),
-        };
-        let eor = Update {
-            attributes: vec![AttrValue::MpUnreachNlri(unreach).into()],
-            ..Update::default()
-        };
-        let mut b = BytesMut::new();
-        encode_message(&Message::Update(eor), &params, &mut b)?;
-        out.push(b.freeze());
+        out.push(end_of_rib(25, 70));
         Ok(out)
     }
 }
@@ -261,7 +250,7 @@ async fn next_message(stream: &mut TcpStream, buf: &mut BytesMut) -> Result<Mess
 #[cfg(test)]
 mod tests {
     use super::*;
-    use plane_bgp::wire::{decode_message, AttrValue};
+    use plane_bgp::wire::{decode_message, AttrValue, MpNlri};
 
     fn replay() -> Replay {
         Replay {

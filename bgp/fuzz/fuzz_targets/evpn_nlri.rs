@@ -16,7 +16,8 @@ fuzz_target!(|data: &[u8]| {
     };
     let mut out = BytesMut::new();
     for r in &routes {
-        r.emit(add_path, &mut out).expect("a decoded NLRI re-encodes");
+        r.emit(add_path, &mut out)
+            .expect("a decoded NLRI re-encodes");
     }
     assert_eq!(&out[..], nlri);
 });

@@ -13,7 +13,11 @@ fuzz_target!(|data: &[u8]| {
     };
     let params = SessionParams {
         four_octet_as: knobs & 1 != 0,
-        max_message_len: if knobs & 2 != 0 { MAX_EXTENDED_MESSAGE_LEN } else { MAX_MESSAGE_LEN },
+        max_message_len: if knobs & 2 != 0 {
+            MAX_EXTENDED_MESSAGE_LEN
+        } else {
+            MAX_MESSAGE_LEN
+        },
         add_path_evpn_rx: knobs & 4 != 0,
         add_path_evpn_tx: knobs & 4 != 0,
     };

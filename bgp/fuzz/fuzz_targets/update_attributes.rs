@@ -22,7 +22,8 @@ fuzz_target!(|data: &[u8]| {
     };
     let mut out = BytesMut::new();
     for a in &d.attributes {
-        a.emit(&params, &mut out).expect("a decoded attribute re-encodes");
+        a.emit(&params, &mut out)
+            .expect("a decoded attribute re-encodes");
     }
     let again = decode_path_attributes(&out, &params).expect("re-encoded attributes decode");
     let values = |v: &[PathAttribute]| v.iter().map(|a| a.value.clone()).collect::<Vec<_>>();

@@ -169,8 +169,8 @@ pub fn decode_path_attributes(
             ));
         }
 
-        match decode_value(type_code, value, params) {
-            Ok(value) => out.attributes.push(PathAttribute { flags, value }),
+        match decode_value(type_code, flags, value, params, &mut out.attributes) {
+            Ok(()) => {}
             Err(f) => {
                 let e = attr_error(type_code, raw, f);
                 match e.action {
@@ -257,10 +257,18 @@ fn items<T, const N: usize>(
     Ok(out)
 }
 
-fn decode_value(t: u8, value: &[u8], params: &SessionParams) -> Result<AttrValue, Fault> {
+/// Decodes one attribute value and appends it to `out` (built in place:
+/// no intermediate `Result` holding the value).
+fn decode_value(
+    t: u8,
+    flags: u8,
+    value: &[u8],
+    params: &SessionParams,
+    out: &mut Vec<PathAttribute>,
+) -> Result<(), Fault> {
     use type_code::*;
     use ErrorAction::*;
-    Ok(match t {
+    let v = match t {
         // RFC 7606 section 7.1: wrong length or undefined value: treat-as-withdraw.
         ORIGIN => match value {
             [0] => AttrValue::Origin(Origin::Igp),
@@ -386,7 +394,9 @@ fn decode_value(t: u8, value: &[u8], params: &SessionParams) -> Result<AttrValue
             type_code: t,
             value: Bytes::copy_from_slice(value),
         },
-    })
+    };
+    out.push(PathAttribute { flags, value: v });
+    Ok(())
 }
 
 /// AS_PATH segments (RFC 4271 section 4.3, RFC 6793): a segment is

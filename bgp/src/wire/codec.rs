@@ -63,7 +63,7 @@ pub fn frame(buf: &[u8], max_len: usize) -> Result<Option<usize>, MessageError> 
 /// Attribute-discard errors (RFC 7606) are dropped silently here; use
 /// [`decode_message_with_diagnostics`] to log them.
 pub fn decode_message(msg: &[u8], params: &SessionParams) -> Result<Message, MessageError> {
-    decode_message_with_diagnostics(msg, params).map(|(m, _)| m)
+    decode_inner(msg, params, None)
 }
 
 /// Decodes one whole message, and returns with it the attribute-discard
@@ -73,6 +73,19 @@ pub fn decode_message_with_diagnostics(
     msg: &[u8],
     params: &SessionParams,
 ) -> Result<(Message, Vec<AttributeError>), MessageError> {
+    let mut discarded = Vec::new();
+    let m = decode_inner(msg, params, Some(&mut discarded))?;
+    Ok((m, discarded))
+}
+
+/// The decoder; attribute-discard errors go to `diagnostics` when given.
+/// One function returning the message itself, so that the common path moves
+/// no tuples around.
+fn decode_inner(
+    msg: &[u8],
+    params: &SessionParams,
+    diagnostics: Option<&mut Vec<AttributeError>>,
+) -> Result<Message, MessageError> {
     let length = len16(msg.len());
     if msg.len() < HEADER_LEN {
         return Err(MessageError::bad_length(
@@ -100,10 +113,7 @@ pub fn decode_message_with_diagnostics(
     let msg_type = header[18];
     let m = match msg_type {
         msg_type::OPEN => Message::Open(decode_open(body, field)?),
-        msg_type::UPDATE => {
-            let (u, discarded) = decode_update(body, field, params)?;
-            return Ok((Message::Update(u), discarded));
-        }
+        msg_type::UPDATE => Message::Update(decode_update(body, field, params, diagnostics)?),
         msg_type::NOTIFICATION => {
             let [code, subcode, data @ ..] = body else {
                 return Err(MessageError::bad_length(
@@ -146,7 +156,7 @@ pub fn decode_message_with_diagnostics(
         },
         _ => return Err(MessageError::BadType { msg_type }),
     };
-    Ok((m, Vec::new()))
+    Ok(m)
 }
 
 /// Appends one whole message (header included) to `out`. On error `out`
@@ -508,7 +518,8 @@ fn decode_update(
     body: &[u8],
     field: u16,
     params: &SessionParams,
-) -> Result<(Update, Vec<AttributeError>), MessageError> {
+    diagnostics: Option<&mut Vec<AttributeError>>,
+) -> Result<Update, MessageError> {
     if body.len() < 4 {
         return Err(MessageError::bad_length(field, "UPDATE needs 23 octets"));
     }
@@ -632,14 +643,14 @@ fn decode_update(
             discarded: decoded.discarded,
         });
     }
-    Ok((
-        Update {
-            withdrawn,
-            attributes,
-            nlri,
-        },
-        decoded.discarded,
-    ))
+    if let Some(d) = diagnostics {
+        d.extend(decoded.discarded);
+    }
+    Ok(Update {
+        withdrawn,
+        attributes,
+        nlri,
+    })
 }
 
 fn encode_update(

@@ -305,6 +305,27 @@ impl NetlinkBackend {
                 return Err(OpError::Index(e.to_string()));
             }
         }
+        // IFLA_AF_SPEC/inet6 in the RTM_NEWLINK that creates the device is
+        // refused with EAFNOSUPPORT (the device has no inet6_dev yet): set
+        // addrgenmode none right after creation instead.
+        if res.is_ok() {
+            let created = match op {
+                Op::CreateBridge { name, .. } => Some(name.clone()),
+                Op::CreateVxlan(cfg) => Some(cfg.vxlan.clone()),
+                _ => None,
+            };
+            if let Some(name) = created {
+                let set = Op::SetLink {
+                    name,
+                    change: LinkChange::AddrGenNone,
+                };
+                let (msg, flags) = self.link_message(&set)?;
+                let mut req = NetlinkMessage::from(msg);
+                req.header.flags = flags;
+                let mut r = Self::send_batch(self.handle.clone(), vec![req]).await;
+                return r.pop().unwrap_or(Err(OpError::Closed));
+            }
+        }
         res
     }
 

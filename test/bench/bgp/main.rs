@@ -116,14 +116,17 @@ fn main() {
                     packing,
                     bytes: 0,
                     time: None,
+                    cpu: None,
                     rss_growth: None,
                     note: e,
                 });
             }
         }
     }
-    println!("| receiver | routes | packing | bytes on the wire | time to all routes in RIB | RSS growth per route |");
-    println!("|---|---:|---|---:|---:|---:|");
+    println!(
+        "| receiver | routes | packing | bytes on the wire | time to all routes in RIB | receiver CPU | RSS growth per route |"
+    );
+    println!("|---|---:|---|---:|---:|---:|---:|");
     for r in &rows {
         let time = r
             .time
@@ -137,8 +140,12 @@ fn main() {
             Packing::Packed => "packed (FRR-like)",
             Packing::OnePerUpdate => "1 per UPDATE (GoBGP-like)",
         };
+        let cpu = r
+            .cpu
+            .map(|c| format!("{:.2} s", c.as_secs_f64()))
+            .unwrap_or_else(|| "-".into());
         println!(
-            "| {:?} | {} | {packing} | {} | {time} | {rss} |",
+            "| {:?} | {} | {packing} | {} | {time} | {cpu} | {rss} |",
             r.target, r.n, r.bytes
         );
     }
@@ -158,6 +165,8 @@ struct Row {
     packing: Packing,
     bytes: usize,
     time: Option<Duration>,
+    /// Receiver CPU (user + system) from the first UPDATE to the end.
+    cpu: Option<Duration>,
     rss_growth: Option<i64>,
     note: String,
 }
@@ -200,9 +209,21 @@ impl Receiver {
         match self {
             Receiver::Plane(_) => Duration::from_millis(2),
             Receiver::Frr(_) => Duration::from_millis(10),
-            Receiver::Gobgp(_) => Duration::from_millis(200),
+            Receiver::Gobgp(_) => Duration::from_secs(1),
         }
     }
+}
+
+/// User + system CPU time of a process (/proc/PID/stat fields 14 and 15,
+/// in clock ticks of 10 ms): robust against other load on the machine,
+/// unlike wall time.
+fn cpu_time(pid: u32) -> Option<Duration> {
+    let s = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name (field 2) may contain spaces: count from its ')'.
+    let rest = s.rsplit_once(')')?.1;
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let ticks: u64 = f.get(11)?.parse::<u64>().ok()? + f.get(12)?.parse::<u64>().ok()?;
+    Some(Duration::from_millis(ticks * 10))
 }
 
 fn rss_bytes(pid: u32) -> Option<i64> {
@@ -250,6 +271,7 @@ fn run_one(
     std::thread::sleep(Duration::from_millis(500));
     let pid = receiver.pid();
     let rss_before = rss_bytes(pid);
+    let cpu_before = cpu_time(pid);
     let (sent_tx, sent_rx) = tokio::sync::oneshot::channel::<SendStats>();
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let sender = {
@@ -304,6 +326,9 @@ fn run_one(
     // Let allocations settle (the receiver may still be answering).
     std::thread::sleep(Duration::from_millis(300));
     let rss_after = rss_bytes(pid);
+    let cpu = cpu_time(pid)
+        .zip(cpu_before)
+        .map(|(a, b)| a.saturating_sub(b));
     let _ = stop_tx.send(());
     let _ = sender.join();
     let note = if time.is_none() {
@@ -318,6 +343,7 @@ fn run_one(
         packing,
         bytes,
         time,
+        cpu,
         rss_growth: rss_before.zip(rss_after).map(|(b, a)| a - b),
         note,
     })
