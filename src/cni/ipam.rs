@@ -3,10 +3,13 @@
 //! and executed with the same environment (CNI_COMMAND set to the verb) and
 //! the network configuration on stdin.
 //!
-//! Debian's reference IPAM plugins speak CNI up to 1.0.0 only, so the
+//! Debian's reference IPAM plugins speak CNI up to 1.0.0 only, so a 1.1.0
 //! configuration is handed over with the highest version both sides support
-//! (asked with the delegate's VERSION), not plane's own 1.1.0; the result is
-//! read in that version. `prevResult` is not handed on: it belongs to the
+//! (asked with the delegate's VERSION first); the result is read in that
+//! version. A configuration of 1.0.0 or older is handed over as is (every
+//! maintained IPAM plugin speaks it), saving an exec per ADD; should the
+//! delegate answer "incompatible version" (code 1), the version is then
+//! negotiated and the call repeated once. `prevResult` is not handed on: it belongs to the
 //! chain, not to IPAM.
 //!
 //! What it never does: run a program outside `CNI_PATH`, or retry.
@@ -21,7 +24,10 @@ use std::process::{Command, Stdio};
 #[derive(Clone, Debug)]
 pub struct Delegate {
     pub plugin: PathBuf,
+    /// The version the configuration is handed over with.
     pub version: String,
+    /// True when `version` came from the delegate's VERSION answer.
+    negotiated: bool,
 }
 
 impl Delegate {
@@ -47,14 +53,37 @@ impl Delegate {
                     format!("IPAM plugin {name:?} not found in CNI_PATH {cni_path:?}"),
                 )
             })?;
-        let version = negotiate(&plugin, &conf.cni_version)?;
-        Ok(Some(Delegate { plugin, version }))
+        let (version, negotiated) = if version_key(&conf.cni_version) <= Some((1, 0, 0)) {
+            (conf.cni_version.clone(), false)
+        } else {
+            (negotiate(&plugin, &conf.cni_version)?, true)
+        };
+        Ok(Some(Delegate {
+            plugin,
+            version,
+            negotiated,
+        }))
     }
 
     /// Runs `command` (ADD, DEL, CHECK) with `conf`; ADD returns the result.
     pub fn exec(&self, command: &str, conf: &NetConf) -> Result<Option<CniResult>, CniError> {
+        match self.exec_as(&self.version, command, conf) {
+            Err(e) if e.code == Code::Other(1) && !self.negotiated => {
+                let version = negotiate(&self.plugin, &conf.cni_version)?;
+                self.exec_as(&version, command, conf)
+            }
+            r => r,
+        }
+    }
+
+    fn exec_as(
+        &self,
+        version: &str,
+        command: &str,
+        conf: &NetConf,
+    ) -> Result<Option<CniResult>, CniError> {
         let mut raw = conf.raw.clone();
-        raw.insert("cniVersion".into(), self.version.clone().into());
+        raw.insert("cniVersion".into(), version.into());
         raw.remove("prevResult");
         let stdin = serde_json::to_vec(&Value::Object(raw))
             .map_err(|e| CniError::new(Code::Io, format!("cannot encode IPAM input: {e}")))?;
@@ -132,9 +161,21 @@ fn run(plugin: &Path, command: &str, stdin: &[u8]) -> Result<String, CniError> {
         .spawn()
         .map_err(|e| CniError::new(Code::Io, format!("{}: cannot execute: {e}", what())))?;
     if let Some(mut input) = child.stdin.take() {
-        input
-            .write_all(stdin)
-            .map_err(|e| CniError::new(Code::Io, format!("{}: cannot write stdin: {e}", what())))?;
+        // A plugin may exit without reading stdin (host-local answers
+        // VERSION early): a broken pipe is not an error, its exit status
+        // and output say how it went.
+        match input.write_all(stdin) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => {}
+            Err(e) => {
+                let _ = child.kill();
+                let _ = child.wait();
+                return Err(CniError::new(
+                    Code::Io,
+                    format!("{}: cannot write stdin: {e}", what()),
+                ));
+            }
+        }
     }
     let out = child
         .wait_with_output()

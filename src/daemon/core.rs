@@ -262,7 +262,7 @@ impl Core {
         };
         let undo_port = |port: String| async move {
             if made {
-                if let Err(e) = veth::delete(&port).await {
+                if let Err(e) = veth::delete(&port, None, "").await {
                     warn!(port, "cleaning up the veth: {e}");
                 }
             }
@@ -272,6 +272,11 @@ impl Core {
             Err(e) => Err(e.to_string()),
         };
         if let Err(why) = attached {
+            // Take the port out of the desired state again, unless another
+            // endpoint of this VNI shares it.
+            if !self.endpoints.in_vni(spec.vni).any(|e| e.port == port) {
+                let _ = self.dataplane.remove_local_port(vni, &port).await;
+            }
             undo_port(port.clone()).await;
             return Err(EndpointError::Dataplane {
                 vni: spec.vni,
@@ -288,7 +293,9 @@ impl Core {
                 Ok(s) => seq = seq.max(s),
                 Err(e) => {
                     self.withdraw(spec.vni, spec.mac, &ips).await;
-                    let _ = self.dataplane.remove_local_port(vni, &port).await;
+                    if !self.endpoints.in_vni(spec.vni).any(|e| e.port == port) {
+                        let _ = self.dataplane.remove_local_port(vni, &port).await;
+                    }
                     undo_port(port).await;
                     return Err(EndpointError::Bgp {
                         vni: spec.vni,
@@ -340,7 +347,10 @@ impl Core {
             .chain(e.ips.iter().map(|c| Some(c.addr)))
             .collect();
         self.withdraw(e.vni, e.mac, &ips).await;
-        if let Ok(vni) = Vni::new(e.vni) {
+        // A port shared by several endpoints (one veth, several MACs) stays
+        // on the bridge until the last of them goes.
+        let shared = self.endpoints.in_vni(e.vni).any(|o| o.port == e.port);
+        if let (false, Ok(vni)) = (shared, Vni::new(e.vni)) {
             match self.dataplane.remove_local_port(vni, &e.port).await {
                 Ok(r) => {
                     if let Some(err) = report_error(&r) {
@@ -350,8 +360,8 @@ impl Core {
                 Err(err) => warn!(vni = e.vni, port = %e.port, "detaching: {err}"),
             }
         }
-        if endpoints::plane_made_port(&e.attach) {
-            if let Err(err) = veth::delete(&e.port).await {
+        if let Attach::Netns { ifname, .. } = &e.attach {
+            if let Err(err) = veth::delete(&e.port, e.attach.netns_path(), ifname).await {
                 warn!(port = %e.port, "deleting the veth: {err}");
             }
         }
@@ -485,14 +495,16 @@ impl Core {
             new.underlay = self.config.underlay;
             new.control = self.config.control.clone();
         }
-        let old = std::mem::replace(&mut self.config, new);
-        // Route targets and RDs first, so that added VNIs import at once.
+        // Removed VNIs first, while the speaker still knows them, so that
+        // their endpoints' routes and their type-3 route are withdrawn.
+        for v in &diff.vnis_removed {
+            self.remove_vni(v).await;
+        }
+        self.config = new;
+        // Then the new route targets and RDs, so that added VNIs import at once.
         let imports = self.config.vnis.iter().map(convert::vni_import).collect();
         if let Err(e) = self.speaker.set_vnis(imports).await {
             error!("SIGHUP: VNI route targets: {e}");
-        }
-        for v in &diff.vnis_removed {
-            self.remove_vni(v).await;
         }
         for v in &diff.vnis_added {
             self.add_vni(v).await;
@@ -524,7 +536,6 @@ impl Core {
         if diff.log_changed {
             warn!("SIGHUP: [log] changes need a restart (or PLANE_LOG); ignored");
         }
-        let _ = old;
         info!(
             neighbors_added = diff.neighbors_added.len(),
             neighbors_removed = diff.neighbors_removed.len(),
@@ -540,4 +551,125 @@ impl Core {
 
 fn internal(e: impl std::fmt::Display) -> ControlError {
     ControlError::internal(e.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::control::{ErrorCode, VniFilter};
+    use plane_bgp::speaker;
+
+    const TOML: &str = r#"
+[bgp]
+asn = 65000
+router_id = "10.0.0.1"
+[underlay]
+local_ip = "10.0.0.1"
+[[vni]]
+id = 10
+[[vni]]
+id = 20
+"#;
+
+    async fn core(dir: &std::path::Path) -> Core {
+        let config = Config::parse(TOML, "t.toml").unwrap();
+        let mut sc = convert::speaker(&config, false);
+        sc.listen.clear();
+        let (sp, _events, _task) = speaker::start(sc).await.unwrap();
+        let (dp, _dp_events, _ops) = Dataplane::recording().await;
+        let opts = DaemonOptions {
+            config_path: dir.join("t.toml"),
+            state_file: dir.join("endpoints.json"),
+        };
+        let mut c = Core::new(config, opts, sp, dp);
+        c.start(Vec::new()).await;
+        c
+    }
+
+    fn spec(vni: u32, last: u8, ips: &[&str], port: &str) -> EndpointSpec {
+        EndpointSpec {
+            vni,
+            mac: MacAddr([2, 0, 0, 0, 0, last]),
+            ips: ips.iter().map(|s| s.parse().unwrap()).collect(),
+            attach: Attach::Port {
+                ifname: port.into(),
+            },
+        }
+    }
+
+    async fn local_type2(c: &mut Core, vni: u32) -> usize {
+        match c
+            .handle(Request::ShowRoutes(crate::control::RouteFilter {
+                vni: Some(vni),
+                route_type: Some(2),
+                mac: None,
+            }))
+            .await
+            .unwrap()
+        {
+            Response::Routes(r) => r.len(),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    async fn code(c: &mut Core, s: EndpointSpec) -> ErrorCode {
+        c.handle(Request::EndpointAdd(s)).await.unwrap_err().code
+    }
+
+    #[tokio::test]
+    async fn endpoint_add_originates_checks_persists_and_del_withdraws() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut c = core(dir.path()).await;
+        // "lo" exists in every namespace: a port that is there.
+        let a = spec(10, 1, &["192.168.0.1/24", "fd00::1/64"], "lo");
+        let r = c.handle(Request::EndpointAdd(a.clone())).await.unwrap();
+        assert!(matches!(r, Response::Endpoint(ref e) if e.port == "lo" && e.bridge == "br10"));
+        // MAC-only + one per IP.
+        assert_eq!(local_type2(&mut c, 10).await, 3);
+        // Idempotent.
+        assert!(c.handle(Request::EndpointAdd(a.clone())).await.is_ok());
+        // Same MAC and IP in VNI 20: another tenant, accepted by the table
+        // (the e2e tests attach such endpoints; here "lo" is on br10 already).
+        let b = spec(20, 1, &["192.168.0.1/24"], "lo");
+        assert!(c.endpoints.check_add(&b).unwrap().is_none());
+        let b = spec(20, 5, &["192.168.0.5/24"], "lo");
+        let e = c.handle(Request::EndpointAdd(b)).await.unwrap_err();
+        assert_eq!(e.code, ErrorCode::Internal, "a port on two bridges: {e}");
+        assert_eq!(local_type2(&mut c, 20).await, 0, "nothing originated");
+        // Typed refusals.
+        assert_eq!(
+            code(&mut c, spec(30, 2, &[], "lo")).await,
+            ErrorCode::NotFound
+        );
+        assert_eq!(
+            code(&mut c, spec(10, 1, &["192.168.0.7/24"], "lo")).await,
+            ErrorCode::AlreadyExists
+        );
+        assert_eq!(
+            code(&mut c, spec(10, 2, &["192.168.0.1/24"], "lo")).await,
+            ErrorCode::AlreadyExists
+        );
+        assert_eq!(
+            code(&mut c, spec(10, 3, &[], "no-such-port")).await,
+            ErrorCode::NotFound
+        );
+        // Persisted: both endpoints, reloadable.
+        let saved = endpoints::load(&dir.path().join("endpoints.json"))
+            .unwrap()
+            .unwrap();
+        assert_eq!(saved.len(), 1);
+        // Delete withdraws; deleting again is success.
+        let key = a.key();
+        assert!(matches!(
+            c.handle(Request::EndpointDel(key)).await,
+            Ok(Response::Done)
+        ));
+        assert!(c.handle(Request::EndpointDel(key)).await.is_ok());
+        assert_eq!(local_type2(&mut c, 10).await, 0);
+        let eps = c
+            .handle(Request::ShowEndpoints(VniFilter { vni: None }))
+            .await
+            .unwrap();
+        assert!(matches!(eps, Response::Endpoints(ref v) if v.is_empty()));
+    }
 }

@@ -13,7 +13,7 @@
 //! Invariants: at most one endpoint per <VNI, MAC>; within a VNI an IP
 //! belongs to at most one endpoint; two VNIs never see each other's entries.
 
-use crate::control::{Attach, Endpoint, EndpointKey, EndpointSpec, ErrorCode};
+use crate::control::{Endpoint, EndpointKey, EndpointSpec, ErrorCode};
 use plane_bgp::wire::MacAddr;
 use std::collections::{BTreeMap, HashSet};
 use std::io::Write;
@@ -229,16 +229,10 @@ pub fn save(path: &Path, endpoints: &Endpoints) -> Result<(), StateError> {
 }
 
 /// The host-side veth name plane gives the endpoint it plumbs itself:
-/// `pl` + 8 hex digits of a hash of <VNI, MAC>, stable across restarts so
-/// that a restarted planed finds the veth it made (IFNAMSIZ: 10 bytes).
+/// [`crate::endpoint::host_ifname`] of `vni<VNI>-<MAC>`, stable across
+/// restarts so that a restarted planed finds the veth it made.
 pub fn host_veth_name(vni: u32, mac: MacAddr) -> String {
-    // FNV-1a: stable across builds and platforms (std's hasher is not).
-    let mut h: u32 = 0x811c_9dc5;
-    for b in vni.to_be_bytes().iter().chain(mac.0.iter()) {
-        h ^= u32::from(*b);
-        h = h.wrapping_mul(0x0100_0193);
-    }
-    format!("pl{h:08x}")
+    crate::endpoint::host_ifname(&format!("vni{vni}-{mac}"))
 }
 
 /// The spec an endpoint was made from (to re-create it after a restart).
@@ -251,15 +245,11 @@ pub fn spec_of(e: &Endpoint) -> EndpointSpec {
     }
 }
 
-/// True when plane made the port (and deletes it with the endpoint).
-pub fn plane_made_port(attach: &Attach) -> bool {
-    matches!(attach, Attach::Netns { .. })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::config::IpCidr;
+    use crate::control::Attach;
 
     fn mac(last: u8) -> MacAddr {
         MacAddr([2, 0, 0, 0, 0, last])

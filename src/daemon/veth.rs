@@ -1,46 +1,23 @@
-//! Plumbing for `endpoint add --netns`: plane makes the veth pair itself.
+//! Plumbing for `endpoint add --netns`: plane makes the veth pair itself,
+//! with [`crate::endpoint`] (rtnetlink, the container end created directly in
+//! its namespace with name, MAC and MTU; addresses added inside; IPv6 DAD
+//! off). The host end stays unattached here: the dataplane task attaches it
+//! to the VNI's bridge, so that one owner sets the port's flags.
 //!
-//! The host end (named by [`super::endpoints::host_veth_name`]) stays in
-//! planed's namespace, to be attached to the VNI's bridge; the other end is
-//! created directly inside the container's namespace with its name, MAC and
-//! MTU, then gets the endpoint's addresses and is set up.
+//! The blocking plumbing runs on tokio's blocking pool, never on the core
+//! task's thread.
 //!
-//! Done with iproute2 (`ip`, `nsenter`) rather than rtnetlink: entering the
-//! container's namespace needs `setns` on a thread, which `nsenter` does for
-//! us without `unsafe` or a dedicated thread in planed. IPv6 addresses are
-//! added `nodad`: the address is unique by construction (the endpoint table
-//! refuses duplicates per VNI) and DAD would delay the container by a second.
-//!
-//! What it never does: touch an interface it did not make; deleting the host
+//! What it never does: touch an interface it did not name; deleting the host
 //! end removes its peer in the container with it.
 
 use crate::config::IpCidr;
+use crate::endpoint::{self, VethSpec};
 use plane_bgp::wire::MacAddr;
-use std::path::Path;
-use tokio::process::Command;
+use std::path::{Path, PathBuf};
 
-/// Runs a command; the error carries the command line and its stderr.
-async fn run(cmd: &mut Command) -> Result<(), String> {
-    let line = format!("{:?}", cmd.as_std());
-    let out = cmd
-        .stdin(std::process::Stdio::null())
-        .output()
-        .await
-        .map_err(|e| format!("{line}: cannot start: {e}"))?;
-    if out.status.success() {
-        Ok(())
-    } else {
-        Err(format!(
-            "{line}: {}: {}",
-            out.status,
-            String::from_utf8_lossy(&out.stderr).trim()
-        ))
-    }
-}
-
-/// Makes the veth pair `host` <-> `ifname` (in `netns`), sets MAC, MTU and
-/// addresses inside, and sets both ends up. On failure the host end is
-/// deleted again, so nothing half-made remains.
+/// Makes the veth pair `host` <-> `ifname` (in `netns`) with `mac`, `mtu`
+/// and `ips` on the container end. A left-over host end of the same name
+/// (a crash between create and attach) is replaced.
 pub async fn create(
     host: &str,
     netns: &Path,
@@ -49,48 +26,30 @@ pub async fn create(
     ips: &[IpCidr],
     mtu: u32,
 ) -> Result<(), String> {
-    if !netns.exists() {
-        return Err(format!("{}: no such namespace file", netns.display()));
-    }
-    let ns = netns.to_string_lossy().into_owned();
-    let mtu = mtu.to_string();
-    let mac = mac.to_string();
-    // A left-over host end (a crash between create and attach) is ours:
-    // its name is derived from <VNI, MAC>.
-    if super::if_exists(host) {
-        delete(host).await?;
-    }
-    run(Command::new("ip").args([
-        "link", "add", host, "mtu", &mtu, "type", "veth", "peer", "name", ifname, "address", &mac,
-        "mtu", &mtu, "netns", &ns,
-    ]))
-    .await?;
-    let inside = async {
-        let net = format!("--net={ns}");
-        for ip in ips {
-            let addr = ip.to_string();
-            let mut args = vec![net.as_str(), "ip", "addr", "add", &addr, "dev", ifname];
-            if ip.addr.is_ipv6() {
-                args.push("nodad");
-            }
-            run(Command::new("nsenter").args(&args)).await?;
-        }
-        run(Command::new("nsenter").args([&net, "ip", "link", "set", ifname, "up"])).await?;
-        run(Command::new("ip").args(["link", "set", host, "addrgenmode", "none"])).await?;
-        run(Command::new("ip").args(["link", "set", host, "up"])).await
+    let spec = VethSpec {
+        netns: netns.to_path_buf(),
+        ifname: ifname.to_string(),
+        host_ifname: host.to_string(),
+        mac,
+        mtu: Some(mtu),
+        addresses: ips.to_vec(),
+        routes: Vec::new(),
+        bridge: None,
     };
-    if let Err(e) = inside.await {
-        let _ = delete(host).await;
-        return Err(e);
-    }
-    Ok(())
+    tokio::task::spawn_blocking(move || endpoint::create(&spec))
+        .await
+        .map_err(|e| format!("plumbing task: {e}"))?
+        .map(|_| ())
+        .map_err(|e| e.to_string())
 }
 
-/// Deletes the host end (and with it the container end). Already gone is
+/// Deletes the host end (and with it the container end); when the host end
+/// is gone already, a veth named `ifname` in `netns`. Already gone is
 /// success.
-pub async fn delete(host: &str) -> Result<(), String> {
-    if !super::if_exists(host) {
-        return Ok(());
-    }
-    run(Command::new("ip").args(["link", "del", host])).await
+pub async fn delete(host: &str, netns: Option<PathBuf>, ifname: &str) -> Result<(), String> {
+    let (host, ifname) = (host.to_string(), ifname.to_string());
+    tokio::task::spawn_blocking(move || endpoint::delete(&host, netns.as_deref(), &ifname))
+        .await
+        .map_err(|e| format!("plumbing task: {e}"))?
+        .map_err(|e| e.to_string())
 }

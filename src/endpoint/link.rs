@@ -287,19 +287,21 @@ fn route_text(r: &RouteSpec) -> String {
 /// The network address of `c` (host bits cleared): the kernel refuses a
 /// route whose destination has host bits set.
 fn network(c: &IpCidr) -> IpAddr {
+    // A prefix length beyond the family's width keeps every bit (the kernel
+    // then refuses the route with a message naming it).
     match c.addr {
         IpAddr::V4(a) => {
             let bits = u32::from(a);
-            let mask = u32::MAX
-                .checked_shl(32 - u32::from(c.prefix_len))
-                .unwrap_or(0);
+            let mask = 32u32
+                .checked_sub(u32::from(c.prefix_len))
+                .map_or(u32::MAX, |host| u32::MAX.checked_shl(host).unwrap_or(0));
             IpAddr::V4((bits & mask).into())
         }
         IpAddr::V6(a) => {
             let bits = u128::from(a);
-            let mask = u128::MAX
-                .checked_shl(128 - u32::from(c.prefix_len))
-                .unwrap_or(0);
+            let mask = 128u32
+                .checked_sub(u32::from(c.prefix_len))
+                .map_or(u128::MAX, |host| u128::MAX.checked_shl(host).unwrap_or(0));
             IpAddr::V6((bits & mask).into())
         }
     }
@@ -387,4 +389,24 @@ pub(super) async fn inspect_host(
         bridge,
         up: link.header.flags.contains(LinkFlags::Up),
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn network_clears_host_bits() {
+        let n = |s: &str| network(&s.parse::<IpCidr>().unwrap()).to_string();
+        assert_eq!(n("10.1.2.3/16"), "10.1.0.0");
+        assert_eq!(n("10.1.2.3/0"), "0.0.0.0");
+        assert_eq!(n("10.1.2.3/32"), "10.1.2.3");
+        assert_eq!(n("fd00::1:2/112"), "fd00::1:0");
+        assert_eq!(n("fd00::1/0"), "::");
+        let wide = IpCidr {
+            addr: "10.1.2.3".parse().unwrap(),
+            prefix_len: 40,
+        };
+        assert_eq!(network(&wide).to_string(), "10.1.2.3");
+    }
 }

@@ -20,7 +20,9 @@ use std::process::{Command, Output, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
+pub mod e2e;
 pub mod peers;
+pub mod replay;
 pub mod topo;
 
 /// Error type of the harness: a message saying what failed and why.

@@ -454,6 +454,10 @@ impl PeerTask {
             let i = timer_index(timer);
             if self.timers[i].is_some_and(|d| d <= now) {
                 self.timers[i] = None;
+                if timer == Timer::ConnectRetry && self.fsm.state() == State::Connect {
+                    // A SYN without answer: with TCP-MD5, a key mismatch looks like this.
+                    self.log_md5();
+                }
                 if timer == Timer::Hold {
                     warn!(state = %self.fsm.state(), "hold timer expired: nothing received from the peer in time");
                     if self.fsm.state() != State::Established {

@@ -31,10 +31,7 @@ use crate::fsm::{admin_shutdown, DownReason, FsmConfig, State};
 use crate::rib::{PeerId, PeerInfo, Rib, RibConfig, RibEvent};
 use crate::session::transport::{listen, set_listener_key};
 use crate::session::{spawn_peer, PeerCommand, PeerConfig, PeerEvent, SessionId, TcpConnector};
-use crate::wire::{
-    afi, encode_evpn_reach, encode_evpn_unreach, encode_message, safi, AttrValue, EncodeError,
-    Message, MpNlri, MpUnreach, SessionParams, Update,
-};
+use crate::wire::{afi, encode_evpn_reach, encode_evpn_unreach, end_of_rib, safi, SessionParams};
 use bytes::Bytes;
 use handle::Request;
 use std::collections::HashMap;
@@ -491,10 +488,7 @@ impl Speaker {
                 }
             }
             if out.end_of_rib {
-                match evpn_end_of_rib(&params) {
-                    Ok(m) => messages.push(m),
-                    Err(e) => warn!(peer = %p.config.address, "cannot encode End-of-RIB: {e}"),
-                }
+                messages.push(end_of_rib(afi::L2VPN, safi::EVPN));
             }
             if messages.is_empty() {
                 continue;
@@ -502,7 +496,10 @@ impl Speaker {
             match p.tx.try_send(PeerCommand::Send { session, messages }) {
                 Ok(()) => p.ready = false,
                 Err(e) => {
-                    warn!(peer = %p.config.address, "peer task queue full, batch dropped: {e}")
+                    // The routes were taken from the RIB's queue: queue the
+                    // whole table again rather than lose them.
+                    warn!(peer = %p.config.address, "peer task queue full ({e}): will resend the table");
+                    self.rib.resend_all(p.id);
                 }
             }
         }
@@ -554,21 +551,4 @@ impl Speaker {
             warn!("peers did not stop within {SHUTDOWN_GRACE:?}");
         }
     }
-}
-
-/// The EVPN End-of-RIB marker (RFC 4724 section 2): an UPDATE with only an
-/// empty MP_UNREACH_NLRI for AFI 25 / SAFI 70.
-fn evpn_end_of_rib(params: &SessionParams) -> Result<Bytes, EncodeError> {
-    let unreach = MpUnreach {
-        afi: afi::L2VPN,
-        safi: safi::EVPN,
-        nlri: MpNlri::Evpn(Vec::new()),
-    };
-    let update = Update {
-        attributes: vec![AttrValue::MpUnreachNlri(unreach).into()],
-        ..Update::default()
-    };
-    let mut buf = bytes::BytesMut::with_capacity(32);
-    encode_message(&Message::Update(update), params, &mut buf)?;
-    Ok(buf.freeze())
 }
