@@ -158,14 +158,10 @@ fn decode(pkt: &[u8], link: u32, port: u16) -> Option<Option<(u32, VxlanCounts)>
     }
     match et {
         0x0806 => c.arp = 1,
-        0x86dd => {
-            // Next header ICMPv6 directly (no extension headers in ND).
-            if *inner.get(ioff + 6)? == 58 {
-                let t = *inner.get(ioff + 40)?;
-                if (133..=137).contains(&t) {
-                    c.nd = 1;
-                }
-            }
+        // Next header ICMPv6 directly (ND carries no extension headers),
+        // types 133..=137 (RFC 4861).
+        0x86dd if *inner.get(ioff + 6)? == 58 && (133..=137).contains(inner.get(ioff + 40)?) => {
+            c.nd = 1
         }
         _ => {}
     }
