@@ -47,6 +47,14 @@ pub fn dot(lab: &Lab, report: Option<&CheckReport>) -> String {
         "  graph [label=\"{title}\", labelloc=t, fontsize=20, fontname=\"Helvetica\", compound=true, nodesep=0.3, ranksep=0.9];"
     );
     let _ = writeln!(t, "  node [fontname=\"Helvetica\", fontsize=11];\n  edge [fontname=\"Helvetica\", fontsize=10];");
+    // The segment is declared before the hosts: dot then keeps the hosts
+    // in file order, left to right.
+    if lab.underlay == UnderlayMode::Segment {
+        let _ = writeln!(
+                t,
+                "  underlay [label=\"underlay segment\\n(bridge in the lab's underlay namespace)\", shape=box, style=filled, fillcolor=\"#333333\", fontcolor=white, width=6];"
+            );
+    }
     // Many containers: show a count per VNI instead of one node each.
     let compact = lab.containers.len() > 48;
     for h in &lab.hosts {
@@ -154,10 +162,6 @@ pub fn dot(lab: &Lab, report: Option<&CheckReport>) -> String {
     };
     match lab.underlay {
         UnderlayMode::Segment => {
-            let _ = writeln!(
-                t,
-                "  underlay [label=\"underlay segment\\n(bridge in the lab's underlay namespace)\", shape=box, style=filled, fillcolor=\"#333333\", fontcolor=white, width=6];"
-            );
             for h in &lab.hosts {
                 let _ = writeln!(
                     t,
