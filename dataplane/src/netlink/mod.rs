@@ -281,10 +281,23 @@ impl NetlinkBackend {
             }
             r => r?,
         };
-        let mut req = NetlinkMessage::from(msg);
-        req.header.flags = flags;
-        let mut r = Self::send_batch(self.handle.clone(), vec![req]).await;
-        let res = r.pop().unwrap_or(Err(OpError::Closed));
+        let mut res = self.send_one(msg, flags).await;
+        // ENODEV on anything but a delete: the cached index is stale, e.g. a
+        // container's veth was deleted and made again under the same name
+        // (endpoint del, then add). Refresh the index and retry once.
+        if matches!(
+            res,
+            Err(OpError::Kernel {
+                errno: libc::ENODEV
+            })
+        ) && !matches!(op, Op::DeleteLink { .. })
+        {
+            self.refresh_index()
+                .await
+                .map_err(|e| OpError::Index(e.to_string()))?;
+            let (msg, flags) = self.link_message(op)?;
+            res = self.send_one(msg, flags).await;
+        }
         let res = match (op, res) {
             // Deleting what is already gone is success.
             (
@@ -320,13 +333,18 @@ impl NetlinkBackend {
                     change: LinkChange::AddrGenNone,
                 };
                 let (msg, flags) = self.link_message(&set)?;
-                let mut req = NetlinkMessage::from(msg);
-                req.header.flags = flags;
-                let mut r = Self::send_batch(self.handle.clone(), vec![req]).await;
-                return r.pop().unwrap_or(Err(OpError::Closed));
+                return self.send_one(msg, flags).await;
             }
         }
         res
+    }
+
+    /// Sends one link request and waits for its answer.
+    async fn send_one(&self, msg: RouteNetlinkMessage, flags: u16) -> Result<(), OpError> {
+        let mut req = NetlinkMessage::from(msg);
+        req.header.flags = flags;
+        let mut r = Self::send_batch(self.handle.clone(), vec![req]).await;
+        r.pop().unwrap_or(Err(OpError::Closed))
     }
 
     fn link_message(&self, op: &Op) -> Result<(RouteNetlinkMessage, u16), OpError> {
