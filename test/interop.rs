@@ -20,6 +20,14 @@
 //!   it), the right one does.
 //! - `frr_route_reflector`: plane and GoBGP as iBGP clients of an FRR route
 //!   reflector get each other's routes.
+//! - `plane_route_reflector`: plane reflects between an FRR and a GoBGP
+//!   client (ORIGINATOR_ID, CLUSTER_LIST, next hop unchanged).
+//! - `frr_graceful_restart`: plane as graceful restart helper of FRR: a
+//!   SIGKILLed bgpd's routes stay stale, End-of-RIB after its restart sweeps
+//!   what it no longer has.
+//!
+//! Every link carries permanent neighbour entries (see `peers::link`), so
+//! the tests do not depend on the host-wide neighbour table having room.
 
 use plane_bgp::fsm::State;
 use plane_bgp::rib::{RouteFilter, RouteView, VniImport};
