@@ -594,6 +594,23 @@ fn rfc7606_4_attribute_overrunning_the_list() {
 }
 
 #[test]
+fn rfc7606_3k_overrun_before_any_route_is_located_resets_the_session() {
+    // GoBGP's order (ORIGIN, AS_PATH, then MP_REACH_NLRI) with AS_PATH
+    // overrunning the list: the routes cannot be located.
+    let attrs = [
+        origin(),
+        vec![0x40, type_code::AS_PATH, 200, 2, 1],
+        mp_reach(0x80),
+    ]
+    .concat();
+    assert_reset(
+        &update_bytes(&[], &attrs, &[]),
+        3,
+        update_subcode::MALFORMED_ATTRIBUTE_LIST,
+    );
+}
+
+#[test]
 fn treat_as_withdraw_collects_every_route_of_the_update() {
     let unreach = {
         let a = PathAttribute::from(AttrValue::MpUnreachNlri(MpUnreach {

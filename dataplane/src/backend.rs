@@ -59,6 +59,11 @@ pub enum Notification {
         master: Option<u32>,
         deleted: bool,
     },
+    /// A bridge port's flags changed (`None`: it left the bridge).
+    PortFlags {
+        name: String,
+        flags: Option<crate::types::PortFlags>,
+    },
     /// A bridge-family FDB entry (RTM_NEWNEIGH / RTM_DELNEIGH, AF_BRIDGE).
     Fdb {
         ifindex: u32,

@@ -439,6 +439,12 @@ fn link_ops(st: &VniState, observed: &Observed, plan: &mut Plan, recreated: &mut
                 mac: cfg.bridge_mac,
                 mtu: cfg.mtu,
             });
+            // The kernel refuses IFLA_AF_SPEC in the RTM_NEWLINK that creates
+            // a device (EAFNOSUPPORT): set the mode right after, before up.
+            ops.push(Op::SetLink {
+                name: cfg.bridge.clone(),
+                change: LinkChange::AddrGenNone,
+            });
             ops.push(Op::SetLink {
                 name: cfg.bridge.clone(),
                 change: LinkChange::Up,
@@ -587,7 +593,7 @@ pub fn apply_to_observed(obs: &mut Observed, op: &Op) {
                     alias: Some(owner_alias(*vni)),
                     mac: Some(*mac),
                     port_flags: None,
-                    addrgen_none: true,
+                    addrgen_none: false,
                 },
             );
         }

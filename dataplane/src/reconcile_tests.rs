@@ -100,6 +100,10 @@ fn empty_to_full() {
         },
         Op::SetLink {
             name: "br10".into(),
+            change: LinkChange::AddrGenNone,
+        },
+        Op::SetLink {
+            name: "br10".into(),
             change: LinkChange::Up,
         },
         Op::SetLink {

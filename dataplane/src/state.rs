@@ -286,7 +286,7 @@ pub struct FdbObs {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub struct NeighObs {
     pub mac: Option<Mac>,
-    /// Carries plane's mark (`NDA_PROTOCOL` = [`crate::PLANE_PROTOCOL`]).
+    /// Carries plane's mark (`NDA_PROTOCOL` = [`crate::netlink::PLANE_PROTOCOL`]).
     pub owned: bool,
     /// NUD state usable for suppression (NOARP, PERMANENT or REACHABLE).
     pub valid: bool,

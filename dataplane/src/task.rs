@@ -34,9 +34,10 @@ use tokio::time::Instant;
 use tracing::{debug, info, warn};
 
 use crate::backend::{Backend, BackendError, Notification, OpError};
+use crate::local_io::{Binding, LocalIo};
 use crate::reconcile::{apply_to_observed, reconcile, reconcile_scope, Op, Plan, Scope};
-use crate::state::{Change, ChangeError, Desired, DeviceRole, FdbObs, NeighObs, Observed};
-use crate::types::{Mac, Vni, VniConfig};
+use crate::state::{Change, ChangeError, Desired, DeviceRole, Observed};
+use crate::types::{BumPolicy, Mac, Vni, VniConfig};
 
 /// How long notifications are collected before drift is repaired.
 const DEBOUNCE: Duration = Duration::from_millis(50);
@@ -116,6 +117,7 @@ enum Command {
     Resync(oneshot::Sender<Result<ApplyReport, BackendError>>),
     Snapshot(oneshot::Sender<Vec<VniSnapshot>>),
     Desired(oneshot::Sender<Desired>),
+    Plan(oneshot::Sender<Result<Plan, BackendError>>),
 }
 
 /// Handle to the dataplane task. Cloneable; the task stops when every handle
@@ -130,8 +132,19 @@ impl Dataplane {
     /// then serves commands and notifications. Returns the handle and the
     /// event stream.
     pub async fn start<B: Backend>(
+        backend: B,
+        notifications: Option<mpsc::Receiver<Notification>>,
+    ) -> Result<(Dataplane, mpsc::Receiver<Event>), DataplaneError> {
+        Self::start_with_io(backend, notifications, None).await
+    }
+
+    /// [`Dataplane::start`] with ARP/ND snooping and the userspace responder:
+    /// threads started per VNI bridge report on `snoop_tx` (the sender of
+    /// `notifications`).
+    async fn start_with_io<B: Backend>(
         mut backend: B,
         notifications: Option<mpsc::Receiver<Notification>>,
+        snoop_tx: Option<mpsc::Sender<Notification>>,
     ) -> Result<(Dataplane, mpsc::Receiver<Event>), DataplaneError> {
         let observed = backend.observe().await?;
         let (tx, rx) = mpsc::channel(CHANNEL);
@@ -152,6 +165,8 @@ impl Dataplane {
             deadline: None,
             events: ev_tx,
             learned_ips: BTreeMap::new(),
+            snoop_tx,
+            local_io: BTreeMap::new(),
         };
         tokio::spawn(task.run(rx, notifications));
         Ok((Dataplane { tx }, ev_rx))
@@ -166,8 +181,8 @@ impl Dataplane {
         let (ntx, nrx) = mpsc::channel(CHANNEL);
         // Subscribe before the first dump, so that nothing between dump and
         // subscription is missed.
-        crate::netlink::spawn_monitor(ntx)?;
-        Dataplane::start(backend, Some(nrx)).await
+        crate::netlink::spawn_monitor(ntx.clone())?;
+        Dataplane::start_with_io(backend, Some(nrx), Some(ntx)).await
     }
 
     /// Starts over a [`crate::recording::RecordingBackend`] with an empty
@@ -191,6 +206,8 @@ impl Dataplane {
             deadline: None,
             events: ev_tx,
             learned_ips: BTreeMap::new(),
+            snoop_tx: None,
+            local_io: BTreeMap::new(),
         };
         tokio::spawn(task.run(rx, None));
         (Dataplane { tx }, ev_rx, log)
@@ -240,6 +257,17 @@ impl Dataplane {
             .await
             .map_err(|_| DataplaneError::Stopped)?;
         rx.await.map_err(|_| DataplaneError::Stopped)
+    }
+
+    /// Dry run: dumps the kernel and returns what a full resync would do,
+    /// without doing it (drift report for operators and tests).
+    pub async fn plan(&self) -> Result<Plan, DataplaneError> {
+        let (tx, rx) = oneshot::channel();
+        self.tx
+            .send(Command::Plan(tx))
+            .await
+            .map_err(|_| DataplaneError::Stopped)?;
+        Ok(rx.await.map_err(|_| DataplaneError::Stopped)??)
     }
 
     pub async fn set_vni(&self, cfg: VniConfig) -> Result<ApplyReport, DataplaneError> {
@@ -334,6 +362,10 @@ struct Task<B> {
     events: mpsc::Sender<Event>,
     /// Local IP bindings already reported, to report changes only.
     learned_ips: BTreeMap<(Vni, IpAddr), Mac>,
+    /// Where snooper threads report (`None`: no packet I/O, e.g. recording).
+    snoop_tx: Option<mpsc::Sender<Notification>>,
+    /// Snooper/responder thread per VNI.
+    local_io: BTreeMap<Vni, LocalIo>,
 }
 
 impl<B: Backend> Task<B> {
@@ -386,6 +418,7 @@ impl<B: Backend> Task<B> {
             Command::Resync(reply) => {
                 self.synced = true;
                 let r = self.full_resync().await;
+                self.sync_local_io(&Scope::default());
                 let _ = reply.send(r);
             }
             Command::Snapshot(reply) => {
@@ -393,6 +426,14 @@ impl<B: Backend> Task<B> {
             }
             Command::Desired(reply) => {
                 let _ = reply.send(self.desired.clone());
+            }
+            Command::Plan(reply) => {
+                let r = self
+                    .backend
+                    .observe()
+                    .await
+                    .map(|o| reconcile(&self.desired, &o));
+                let _ = reply.send(r);
             }
         }
     }
@@ -449,7 +490,53 @@ impl<B: Backend> Task<B> {
             reconcile_scope(&self.desired, &self.observed, &scope)
         };
         self.execute(plan, &mut report).await;
+        self.sync_local_io(&scope);
         report
+    }
+
+    /// Starts, restarts or stops the snooper/responder threads to match the
+    /// desired VNIs, and hands binding changes of `scope` to responders.
+    fn sync_local_io(&mut self, scope: &Scope) {
+        let Some(notify) = self.snoop_tx.clone() else {
+            return;
+        };
+        self.local_io.retain(|vni, io| {
+            self.desired.vnis.get(vni).is_some_and(|st| {
+                st.config.bridge == io.bridge()
+                    && io.responder() == (st.config.bum == BumPolicy::UserspaceResponder)
+            })
+        });
+        for (vni, st) in &self.desired.vnis {
+            if self.local_io.contains_key(vni)
+                || !self.observed.links.contains_key(&st.config.bridge)
+            {
+                continue;
+            }
+            let responder = st.config.bum == BumPolicy::UserspaceResponder;
+            let initial = if responder {
+                st.ips
+                    .iter()
+                    .map(|(ip, mac)| Binding::Set(*ip, *mac))
+                    .collect()
+            } else {
+                Vec::new()
+            };
+            match LocalIo::start(&st.config.bridge, responder, initial, notify.clone()) {
+                Ok(io) => {
+                    self.local_io.insert(*vni, io);
+                }
+                Err(e) => warn!(%vni, %e, "ARP/ND snooping not started"),
+            }
+        }
+        for (vni, ip) in &scope.ips {
+            let Some(io) = self.local_io.get(vni).filter(|io| io.responder()) else {
+                continue;
+            };
+            match self.desired.vnis.get(vni).and_then(|st| st.ips.get(ip)) {
+                Some(mac) => io.update(Binding::Set(*ip, *mac)),
+                None => io.update(Binding::Remove(*ip)),
+            }
+        }
     }
 
     async fn execute(&mut self, plan: Plan, report: &mut ApplyReport) {
@@ -472,8 +559,11 @@ impl<B: Backend> Task<B> {
                 }
             }
         }
-        // The kernel chose the indexes of created devices: learn them.
+        // The kernel chose the indexes of created devices: learn them. A
+        // recreated bridge also invalidates packet sockets bound to the old
+        // one: restart the snooper threads (sync_local_io starts them).
         if created {
+            self.local_io.clear();
             match self.backend.observe().await {
                 Ok(o) => self.observed = o,
                 Err(e) => warn!(%e, "dump after device creation failed"),
@@ -526,7 +616,7 @@ impl<B: Backend> Task<B> {
             }
         } else {
             let mut report = ApplyReport::default();
-            let mut plan = reconcile_scope(&self.desired, &self.observed, &scope);
+            let mut plan = self.forced_plan(&scope);
             if !self.synced {
                 plan.ops.retain(is_additive);
             }
@@ -536,6 +626,7 @@ impl<B: Backend> Task<B> {
             self.execute(plan, &mut report).await;
             report
         };
+        self.sync_local_io(&Scope::default());
         for f in report.failed {
             self.event(Event::OpFailed {
                 op: f.op,
@@ -548,6 +639,57 @@ impl<B: Backend> Task<B> {
         if full {
             self.event(Event::Resynced { ops: report.ops });
         }
+    }
+
+    /// The repair plan for keys that notifications reported as drifted.
+    ///
+    /// Entry notifications may be stale (they are processed after the
+    /// results of later operations), so they never rewrite the cached view:
+    /// a desired entry reported deleted or altered is simply installed again
+    /// (add with replace is idempotent). Devices are reconciled from the
+    /// cached view, which link notifications keep current.
+    fn forced_plan(&self, scope: &Scope) -> Plan {
+        let links = Scope {
+            vnis: scope.vnis.clone(),
+            ..Scope::default()
+        };
+        let mut plan = reconcile_scope(&self.desired, &self.observed, &links);
+        for (vni, mac) in &scope.macs {
+            if let Some(st) = self.desired.vnis.get(vni) {
+                if let Some(vtep) = st.macs.get(mac) {
+                    plan.ops.push(Op::AddFdb {
+                        vni: *vni,
+                        dev: st.config.vxlan.clone(),
+                        mac: *mac,
+                        vtep: *vtep,
+                    });
+                }
+            }
+        }
+        for (vni, ip) in &scope.ips {
+            if let Some(st) = self.desired.vnis.get(vni) {
+                if let Some(mac) = st.ips.get(ip) {
+                    plan.ops.push(Op::AddNeigh {
+                        vni: *vni,
+                        bridge: st.config.bridge.clone(),
+                        ip: *ip,
+                        mac: *mac,
+                    });
+                }
+            }
+        }
+        for (vni, vtep) in &scope.flood {
+            if let Some(st) = self.desired.vnis.get(vni) {
+                if st.config.bum.floods() && st.flood.contains(vtep) {
+                    plan.ops.push(Op::AddFlood {
+                        vni: *vni,
+                        dev: st.config.vxlan.clone(),
+                        vtep: *vtep,
+                    });
+                }
+            }
+        }
+        plan
     }
 
     fn schedule(&mut self) {
@@ -625,6 +767,26 @@ impl<B: Backend> Task<B> {
                     }
                 }
             }
+            Notification::PortFlags { name, flags } => {
+                let Some((vni, _)) = self.desired.vni_of_device(&name) else {
+                    return;
+                };
+                if let Some(l) = self.observed.links.get_mut(&name) {
+                    l.port_flags = flags;
+                    if flags.is_none() {
+                        l.master = None;
+                    }
+                }
+                let mut scope = Scope::default();
+                scope.vnis.insert(vni);
+                if !reconcile_scope(&self.desired, &self.observed, &scope)
+                    .ops
+                    .is_empty()
+                {
+                    self.pending.vnis.insert(vni);
+                    self.schedule();
+                }
+            }
             Notification::Fdb {
                 ifindex,
                 mac,
@@ -640,39 +802,27 @@ impl<B: Backend> Task<B> {
                 let Some((vni, role)) = self.desired.vni_of_device(&dev) else {
                     return;
                 };
+                let Some(st) = self.desired.vnis.get(&vni) else {
+                    return;
+                };
                 match role {
-                    DeviceRole::Vxlan => {
-                        if mac == Mac::ZERO {
-                            if let (Some(t), false) = (vtep, master_entry) {
-                                if deleted {
-                                    self.observed.flood.remove(&(dev.clone(), t));
-                                } else {
-                                    self.observed.flood.insert((dev.clone(), t), ext_learned);
-                                }
+                    DeviceRole::Vxlan if mac == Mac::ZERO => {
+                        // A flood entry of ours vanished.
+                        if let (Some(t), false, true) = (vtep, master_entry, deleted) {
+                            if st.config.bum.floods() && st.flood.contains(&t) {
                                 self.pending.flood.insert((vni, t));
+                                self.schedule();
                             }
-                        } else {
-                            let key = (dev.clone(), mac);
-                            let e = self.observed.fdb.entry(key.clone()).or_insert(FdbObs {
-                                vtep: None,
-                                master: false,
-                                owned: false,
-                            });
-                            if master_entry {
-                                e.master = !deleted;
-                            } else if deleted {
-                                e.vtep = None;
-                                e.owned = false;
-                            } else {
-                                e.vtep = vtep;
-                                e.owned = ext_learned;
-                            }
-                            if e.vtep.is_none() && !e.master {
-                                self.observed.fdb.remove(&key);
-                            }
-                            self.pending.macs.insert((vni, mac));
                         }
-                        if deleted {
+                    }
+                    DeviceRole::Vxlan => {
+                        let Some(want) = st.macs.get(&mac) else {
+                            return;
+                        };
+                        let drifted =
+                            deleted || (!master_entry && (vtep != Some(*want) || !ext_learned));
+                        if drifted {
+                            self.pending.macs.insert((vni, mac));
                             self.schedule();
                         }
                     }
@@ -710,27 +860,12 @@ impl<B: Backend> Task<B> {
                 let Some((vni, DeviceRole::Bridge)) = self.desired.vni_of_device(&dev) else {
                     return;
                 };
-                let key = (dev, ip);
-                if deleted {
-                    self.observed.neigh.remove(&key);
-                    if self
-                        .desired
-                        .vnis
-                        .get(&vni)
-                        .is_some_and(|s| s.ips.contains_key(&ip))
-                    {
-                        self.pending.ips.insert((vni, ip));
-                        self.schedule();
-                    }
-                } else {
-                    self.observed.neigh.insert(
-                        key,
-                        NeighObs {
-                            mac,
-                            owned,
-                            valid: true,
-                        },
-                    );
+                let Some(want) = self.desired.vnis.get(&vni).and_then(|s| s.ips.get(&ip)) else {
+                    return;
+                };
+                if deleted || mac != Some(*want) || !owned {
+                    self.pending.ips.insert((vni, ip));
+                    self.schedule();
                 }
             }
             Notification::Snooped { bridge, ip, mac } => {

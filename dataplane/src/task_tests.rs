@@ -252,3 +252,21 @@ async fn local_macs_and_snooped_ips_become_events() {
     );
     assert!(ev.try_recv().is_err());
 }
+
+#[tokio::test]
+async fn overrun_resyncs_by_dump() {
+    let (backend, _log) = RecordingBackend::new();
+    let (ntx, nrx) = mpsc::channel(16);
+    let (dp, mut ev) = Dataplane::start(backend, Some(nrx)).await.unwrap();
+    dp.apply(routes()).await.unwrap();
+    ntx.send(Notification::Overrun).await.unwrap();
+    let e = tokio::time::timeout(Duration::from_secs(5), ev.recv())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        e,
+        Event::Resynced { ops: 0 },
+        "the dump matched: nothing to do"
+    );
+}

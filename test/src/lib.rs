@@ -22,6 +22,7 @@ use std::time::{Duration, Instant};
 
 pub mod peers;
 pub mod replay;
+pub mod topo;
 
 /// Error type of the harness: a message saying what failed and why.
 pub type Error = String;
@@ -82,7 +83,11 @@ pub fn which(prog: &str) -> Option<PathBuf> {
     }
     let path = std::env::var_os("PATH").unwrap_or_default();
     std::env::split_paths(&path)
-        .chain(["/usr/lib/frr", "/usr/sbin", "/sbin"].iter().map(PathBuf::from))
+        .chain(
+            ["/usr/lib/frr", "/usr/sbin", "/sbin"]
+                .iter()
+                .map(PathBuf::from),
+        )
         .map(|d| d.join(prog))
         .find(|p| p.is_file())
 }
@@ -127,7 +132,10 @@ fn check_output(prog: &str, args: &[std::ffi::OsString], out: Output) -> Result<
         Err(format!(
             "`{} {}` failed ({}): {}{}",
             prog,
-            args.iter().map(|a| a.to_string_lossy()).collect::<Vec<_>>().join(" "),
+            args.iter()
+                .map(|a| a.to_string_lossy())
+                .collect::<Vec<_>>()
+                .join(" "),
             out.status,
             String::from_utf8_lossy(&out.stderr).trim(),
             String::from_utf8_lossy(&out.stdout).trim()
@@ -186,7 +194,12 @@ impl Netns {
         I: IntoIterator<Item = S>,
         S: AsRef<OsStr>,
     {
-        let mut a: Vec<std::ffi::OsString> = vec!["netns".into(), "exec".into(), self.name.clone().into(), prog.into()];
+        let mut a: Vec<std::ffi::OsString> = vec![
+            "netns".into(),
+            "exec".into(),
+            self.name.clone().into(),
+            prog.into(),
+        ];
         a.extend(args.into_iter().map(|s| s.as_ref().to_owned()));
         run("ip", a)
     }
@@ -207,7 +220,11 @@ impl Netns {
     /// PIDs of every process whose network namespace is this one.
     pub fn pids(&self) -> Vec<u32> {
         run("ip", ["netns", "pids", &self.name])
-            .map(|s| s.split_whitespace().filter_map(|p| p.parse().ok()).collect())
+            .map(|s| {
+                s.split_whitespace()
+                    .filter_map(|p| p.parse().ok())
+                    .collect()
+            })
             .unwrap_or_default()
     }
 }
@@ -223,20 +240,34 @@ fn delete_netns(name: &str) {
     // created (the name carries our PID); their guards have normally killed
     // them already. Anything left is a child of ours that escaped a guard.
     let pids = run("ip", ["netns", "pids", name]).unwrap_or_default();
-    for pid in pids.split_whitespace().filter_map(|p| p.parse::<i32>().ok()) {
-        let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGKILL);
+    for pid in pids
+        .split_whitespace()
+        .filter_map(|p| p.parse::<i32>().ok())
+    {
+        let _ = nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(pid),
+            nix::sys::signal::Signal::SIGKILL,
+        );
     }
     let _ = run("ip", ["netns", "del", name]);
 }
 
 /// Removes `pt<PID>-*` namespaces whose test process is gone (a killed run).
 pub fn sweep_stale() {
-    let Ok(list) = run("ip", ["netns", "list"]) else { return };
+    let Ok(list) = run("ip", ["netns", "list"]) else {
+        return;
+    };
     for line in list.lines() {
         let name = line.split_whitespace().next().unwrap_or("");
-        let Some(rest) = name.strip_prefix(NS_PREFIX) else { continue };
-        let Some((pid, _)) = rest.split_once('-') else { continue };
-        let Ok(pid) = pid.parse::<u32>() else { continue };
+        let Some(rest) = name.strip_prefix(NS_PREFIX) else {
+            continue;
+        };
+        let Some((pid, _)) = rest.split_once('-') else {
+            continue;
+        };
+        let Ok(pid) = pid.parse::<u32>() else {
+            continue;
+        };
         if !Path::new(&format!("/proc/{pid}")).exists() {
             delete_netns(name);
         }
@@ -247,7 +278,20 @@ pub fn sweep_stale() {
 pub fn veth(a: &Netns, a_if: &str, b: &Netns, b_if: &str) -> Result<()> {
     run(
         "ip",
-        ["link", "add", a_if, "netns", a.name(), "type", "veth", "peer", "name", b_if, "netns", b.name()],
+        [
+            "link",
+            "add",
+            a_if,
+            "netns",
+            a.name(),
+            "type",
+            "veth",
+            "peer",
+            "name",
+            b_if,
+            "netns",
+            b.name(),
+        ],
     )?;
     Ok(())
 }
@@ -262,8 +306,13 @@ pub struct Child {
 
 impl Child {
     pub fn spawn(mut cmd: Command, what: &str) -> Result<Child> {
-        let inner = cmd.spawn().map_err(|e| format!("{what}: cannot start: {e}"))?;
-        Ok(Child { inner: Some(inner), what: what.to_string() })
+        let inner = cmd
+            .spawn()
+            .map_err(|e| format!("{what}: cannot start: {e}"))?;
+        Ok(Child {
+            inner: Some(inner),
+            what: what.to_string(),
+        })
     }
 
     pub fn pid(&self) -> u32 {
@@ -295,8 +344,13 @@ impl Child {
     /// Waits for exit up to `timeout`; returns the exit status.
     pub fn wait_timeout(&mut self, timeout: Duration) -> Result<std::process::ExitStatus> {
         let what = self.what.clone();
-        let c = self.inner.as_mut().ok_or_else(|| format!("{what}: already reaped"))?;
-        poll_until(&format!("{what} to exit"), timeout, || c.try_wait().ok().flatten())
+        let c = self
+            .inner
+            .as_mut()
+            .ok_or_else(|| format!("{what}: already reaped"))?;
+        poll_until(&format!("{what} to exit"), timeout, || {
+            c.try_wait().ok().flatten()
+        })
     }
 
     /// Gracefully stops: SIGTERM, then SIGKILL after `grace`.
@@ -373,6 +427,9 @@ mod tests {
             let out = ns.ip(&["-o", "link", "show", "lo"]).expect("ip link");
             assert!(out.contains("UP") || out.contains("UNKNOWN"), "{out}");
         }
-        assert!(!Path::new("/run/netns").join(&name).exists(), "namespace {name} left behind");
+        assert!(
+            !Path::new("/run/netns").join(&name).exists(),
+            "namespace {name} left behind"
+        );
     }
 }

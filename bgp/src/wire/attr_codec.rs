@@ -68,8 +68,9 @@ pub fn decode_path_attributes(
         attributes: Vec::with_capacity(8),
         ..Default::default()
     };
-    // One bit per type code, to find repeated attributes (RFC 7606 section 3 (g)).
-    let mut seen = [0u64; 4];
+    // Type codes seen so far (one bit each), to find repeated attributes
+    // (RFC 7606 section 3 (g)).
+    let (mut seen_low, mut seen_high) = (0u128, 0u128);
     let mut r = Reader::new(buf);
     while !r.is_empty() {
         let start = r.rest();
@@ -98,9 +99,15 @@ pub fn decode_path_attributes(
             break;
         };
         let raw = &start[..hdr_len + len];
-        let bit = 1u64 << (type_code % 64);
-        let word = &mut seen[usize::from(type_code / 64)];
-        if *word & bit != 0 {
+        let bit = 1u128 << (type_code & 0x7f);
+        let word = if type_code < 0x80 {
+            &mut seen_low
+        } else {
+            &mut seen_high
+        };
+        let seen_before = *word & bit != 0;
+        *word |= bit;
+        if seen_before {
             if matches!(
                 type_code,
                 type_code::MP_REACH_NLRI | type_code::MP_UNREACH_NLRI
@@ -130,7 +137,6 @@ pub fn decode_path_attributes(
             ));
             continue;
         }
-        *word |= bit;
 
         // RFC 7606 section 3 (c): Optional/Transitive bits that conflict with
         // the attribute's definition make it malformed: treat-as-withdraw.
@@ -163,8 +169,8 @@ pub fn decode_path_attributes(
             ));
         }
 
-        match decode_value(type_code, value, params) {
-            Ok(value) => out.attributes.push(PathAttribute { flags, value }),
+        match decode_value(type_code, flags, value, params, &mut out.attributes) {
+            Ok(()) => {}
             Err(f) => {
                 let e = attr_error(type_code, raw, f);
                 match e.action {
@@ -233,23 +239,36 @@ fn u32_of(value: &[u8], what: &'static str, action: ErrorAction) -> Result<u32, 
 
 /// Splits a value into fixed-size items; the length must be a non-zero
 /// multiple of `N`.
-fn items<'a, const N: usize>(
-    value: &'a [u8],
+fn items<T, const N: usize>(
+    value: &[u8],
     expected: &'static str,
     action: ErrorAction,
-) -> Result<impl Iterator<Item = [u8; N]> + 'a, Fault> {
+    f: impl Fn([u8; N]) -> T,
+) -> Result<Vec<T>, Fault> {
     if value.is_empty() || value.len() % N != 0 {
         return Err(len_fault(expected, value.len(), action));
     }
-    Ok(value
-        .chunks_exact(N)
-        .filter_map(|c| <[u8; N]>::try_from(c).ok()))
+    let mut out = Vec::with_capacity(value.len() / N);
+    for c in value.chunks_exact(N) {
+        if let Ok(a) = <[u8; N]>::try_from(c) {
+            out.push(f(a));
+        }
+    }
+    Ok(out)
 }
 
-fn decode_value(t: u8, value: &[u8], params: &SessionParams) -> Result<AttrValue, Fault> {
+/// Decodes one attribute value and appends it to `out` (built in place:
+/// no intermediate `Result` holding the value).
+fn decode_value(
+    t: u8,
+    flags: u8,
+    value: &[u8],
+    params: &SessionParams,
+    out: &mut Vec<PathAttribute>,
+) -> Result<(), Fault> {
     use type_code::*;
     use ErrorAction::*;
-    Ok(match t {
+    let v = match t {
         // RFC 7606 section 7.1: wrong length or undefined value: treat-as-withdraw.
         ORIGIN => match value {
             [0] => AttrValue::Origin(Origin::Igp),
@@ -326,42 +345,46 @@ fn decode_value(t: u8, value: &[u8], params: &SessionParams) -> Result<AttrValue
             _ => return Err(len_fault("8", value.len(), AttributeDiscard)),
         },
         // RFC 7606 section 7.8: length not a non-zero multiple of 4: treat-as-withdraw.
-        COMMUNITIES => AttrValue::Communities(
-            items::<4>(value, "a non-zero multiple of 4", TreatAsWithdraw)?
-                .map(u32::from_be_bytes)
-                .collect(),
-        ),
+        COMMUNITIES => AttrValue::Communities(items(
+            value,
+            "a non-zero multiple of 4",
+            TreatAsWithdraw,
+            u32::from_be_bytes,
+        )?),
         // RFC 7606 section 7.9.
         ORIGINATOR_ID => {
             AttrValue::OriginatorId(Ipv4Addr::from(u32_of(value, "4", TreatAsWithdraw)?))
         }
         // RFC 7606 section 7.10.
-        CLUSTER_LIST => AttrValue::ClusterList(
-            items::<4>(value, "a non-zero multiple of 4", TreatAsWithdraw)?
-                .map(Ipv4Addr::from)
-                .collect(),
-        ),
+        CLUSTER_LIST => AttrValue::ClusterList(items(
+            value,
+            "a non-zero multiple of 4",
+            TreatAsWithdraw,
+            Ipv4Addr::from,
+        )?),
         // RFC 7606 section 7.11 and 7.12: when MP_REACH_NLRI / MP_UNREACH_NLRI
         // is malformed the NLRI cannot be located: session reset (RFC 4760
         // section 7: Optional Attribute Error).
         MP_REACH_NLRI => AttrValue::MpReachNlri(decode_mp_reach(value, params)?),
         MP_UNREACH_NLRI => AttrValue::MpUnreachNlri(decode_mp_unreach(value, params)?),
         // RFC 7606 section 7.14: not a non-zero multiple of 8: treat-as-withdraw.
-        EXTENDED_COMMUNITIES => AttrValue::ExtendedCommunities(
-            items::<8>(value, "a non-zero multiple of 8", TreatAsWithdraw)?
-                .map(ExtendedCommunity::from_bytes)
-                .collect(),
-        ),
+        EXTENDED_COMMUNITIES => AttrValue::ExtendedCommunities(items(
+            value,
+            "a non-zero multiple of 8",
+            TreatAsWithdraw,
+            ExtendedCommunity::from_bytes,
+        )?),
         // RFC 8092 section 6: not a non-zero multiple of 12: treat-as-withdraw.
-        LARGE_COMMUNITY => AttrValue::LargeCommunities(
-            items::<12>(value, "a non-zero multiple of 12", TreatAsWithdraw)?
-                .map(|[a, b, c, d, e, f, g, h, i, j, k, l]| LargeCommunity {
-                    global_admin: u32::from_be_bytes([a, b, c, d]),
-                    local_data1: u32::from_be_bytes([e, f, g, h]),
-                    local_data2: u32::from_be_bytes([i, j, k, l]),
-                })
-                .collect(),
-        ),
+        LARGE_COMMUNITY => AttrValue::LargeCommunities(items(
+            value,
+            "a non-zero multiple of 12",
+            TreatAsWithdraw,
+            |[a, b, c, d, e, f, g, h, i, j, k, l]| LargeCommunity {
+                global_admin: u32::from_be_bytes([a, b, c, d]),
+                local_data1: u32::from_be_bytes([e, f, g, h]),
+                local_data2: u32::from_be_bytes([i, j, k, l]),
+            },
+        )?),
         // RFC 6514 and RFC 7432 give no error handling for PMSI_TUNNEL; RFC
         // 7606 section 2 makes treat-as-withdraw the default for attributes
         // that affect route selection or forwarding, which this one does
@@ -371,7 +394,9 @@ fn decode_value(t: u8, value: &[u8], params: &SessionParams) -> Result<AttrValue
             type_code: t,
             value: Bytes::copy_from_slice(value),
         },
-    })
+    };
+    out.push(PathAttribute { flags, value: v });
+    Ok(())
 }
 
 /// AS_PATH segments (RFC 4271 section 4.3, RFC 6793): a segment is
@@ -397,17 +422,20 @@ fn decode_as_path(value: &[u8], four_octet: bool) -> Result<AsPath, &'static str
         let body = r
             .take(usize::from(count) * width)
             .ok_or("segment overruns the attribute")?;
-        let asns = if four_octet {
-            body.chunks_exact(4)
-                .filter_map(|c| <[u8; 4]>::try_from(c).ok())
-                .map(u32::from_be_bytes)
-                .collect()
+        let mut asns = Vec::with_capacity(usize::from(count));
+        if four_octet {
+            for c in body.chunks_exact(4) {
+                if let Ok(a) = <[u8; 4]>::try_from(c) {
+                    asns.push(u32::from_be_bytes(a));
+                }
+            }
         } else {
-            body.chunks_exact(2)
-                .filter_map(|c| <[u8; 2]>::try_from(c).ok())
-                .map(|c| u32::from(u16::from_be_bytes(c)))
-                .collect()
-        };
+            for c in body.chunks_exact(2) {
+                if let Ok(a) = <[u8; 2]>::try_from(c) {
+                    asns.push(u32::from(u16::from_be_bytes(a)));
+                }
+            }
+        }
         segments.push(AsSegment { kind, asns });
     }
     Ok(AsPath { segments })

@@ -63,7 +63,7 @@ pub fn frame(buf: &[u8], max_len: usize) -> Result<Option<usize>, MessageError> 
 /// Attribute-discard errors (RFC 7606) are dropped silently here; use
 /// [`decode_message_with_diagnostics`] to log them.
 pub fn decode_message(msg: &[u8], params: &SessionParams) -> Result<Message, MessageError> {
-    decode_message_with_diagnostics(msg, params).map(|(m, _)| m)
+    decode_inner(msg, params, None)
 }
 
 /// Decodes one whole message, and returns with it the attribute-discard
@@ -73,6 +73,19 @@ pub fn decode_message_with_diagnostics(
     msg: &[u8],
     params: &SessionParams,
 ) -> Result<(Message, Vec<AttributeError>), MessageError> {
+    let mut discarded = Vec::new();
+    let m = decode_inner(msg, params, Some(&mut discarded))?;
+    Ok((m, discarded))
+}
+
+/// The decoder; attribute-discard errors go to `diagnostics` when given.
+/// One function returning the message itself, so that the common path moves
+/// no tuples around.
+fn decode_inner(
+    msg: &[u8],
+    params: &SessionParams,
+    diagnostics: Option<&mut Vec<AttributeError>>,
+) -> Result<Message, MessageError> {
     let length = len16(msg.len());
     if msg.len() < HEADER_LEN {
         return Err(MessageError::bad_length(
@@ -100,10 +113,7 @@ pub fn decode_message_with_diagnostics(
     let msg_type = header[18];
     let m = match msg_type {
         msg_type::OPEN => Message::Open(decode_open(body, field)?),
-        msg_type::UPDATE => {
-            let (u, discarded) = decode_update(body, field, params)?;
-            return Ok((Message::Update(u), discarded));
-        }
+        msg_type::UPDATE => Message::Update(decode_update(body, field, params, diagnostics)?),
         msg_type::NOTIFICATION => {
             let [code, subcode, data @ ..] = body else {
                 return Err(MessageError::bad_length(
@@ -146,7 +156,7 @@ pub fn decode_message_with_diagnostics(
         },
         _ => return Err(MessageError::BadType { msg_type }),
     };
-    Ok((m, Vec::new()))
+    Ok(m)
 }
 
 /// Appends one whole message (header included) to `out`. On error `out`
@@ -439,60 +449,54 @@ fn encode_open(o: &Open, out: &mut BytesMut) -> Result<(), EncodeError> {
     out.put_u16(o.my_as);
     out.put_u16(o.hold_time);
     out.put_slice(&o.bgp_id.octets());
-    let mut params = BytesMut::with_capacity(64);
+    // (type, value) of every optional parameter.
+    let mut params: Vec<(u8, Bytes)> =
+        Vec::with_capacity(o.capabilities.len() + o.other_params.len());
     for c in &o.capabilities {
         let mut v = BytesMut::with_capacity(16);
+        v.put_u8(c.code());
+        v.put_u8(0);
         c.emit_value(&mut v)?;
-        let cap_len = u8::try_from(v.len()).map_err(|_| EncodeError::FieldTooLong {
+        let len = v.len() - 2;
+        v[1] = u8::try_from(len).map_err(|_| EncodeError::FieldTooLong {
             what: "capability",
-            len: v.len(),
+            len,
             max: 255,
         })?;
         // Parameter type 2 holding this one capability.
-        params.put_u8(2);
-        params.put_u8(cap_len.checked_add(2).ok_or(EncodeError::FieldTooLong {
-            what: "capability parameter",
-            len: v.len() + 2,
-            max: 255,
-        })?);
-        params.put_u8(c.code());
-        params.put_u8(cap_len);
-        params.put_slice(&v);
+        params.push((2, v.freeze()));
     }
-    for (t, v) in &o.other_params {
-        let l = u8::try_from(v.len()).map_err(|_| EncodeError::FieldTooLong {
-            what: "optional parameter",
-            len: v.len(),
-            max: 255,
-        })?;
-        params.put_u8(*t);
-        params.put_u8(l);
-        params.put_slice(v);
-    }
-    match u8::try_from(params.len()) {
-        Ok(l) if l < 255 => {
+    params.extend(o.other_params.iter().cloned());
+    let total: usize = params.iter().map(|(_, v)| 2 + v.len()).sum();
+    let short = params.iter().all(|(_, v)| v.len() <= 255);
+    match u8::try_from(total) {
+        // RFC 9072 section 2: 255 in the first octet announces the extended
+        // format, so the plain one holds at most 254 octets.
+        Ok(l) if l < 255 && short => {
             out.put_u8(l);
-            out.put_slice(&params);
+            for (t, v) in &params {
+                out.put_u8(*t);
+                out.put_u8(u8::try_from(v.len()).unwrap_or(u8::MAX));
+                out.put_slice(v);
+            }
         }
         _ => {
-            // RFC 9072: re-encode with 2-octet parameter lengths.
-            out.put_u8(255);
-            out.put_u8(255);
-            let len_at = out.len();
-            out.put_u16(0);
-            let mut p = Reader::new(&params);
-            while let (Some(t), Some(l)) = (p.u8(), p.u8()) {
-                out.put_u8(t);
-                out.put_u16(u16::from(l));
-                out.put_slice(p.take(usize::from(l)).unwrap_or_default());
-            }
-            let n = out.len() - len_at - 2;
-            let n16 = u16::try_from(n).map_err(|_| EncodeError::FieldTooLong {
+            // RFC 9072: 2-octet parameter lengths.
+            let len = params.iter().map(|(_, v)| 3 + v.len()).sum::<usize>();
+            let l = u16::try_from(len).map_err(|_| EncodeError::FieldTooLong {
                 what: "optional parameters",
-                len: n,
+                len,
                 max: 65535,
             })?;
-            out[len_at..len_at + 2].copy_from_slice(&n16.to_be_bytes());
+            out.put_u8(255);
+            out.put_u8(255);
+            out.put_u16(l);
+            for (t, v) in &params {
+                out.put_u8(*t);
+                // Bounded by the total checked above.
+                out.put_u16(u16::try_from(v.len()).unwrap_or(u16::MAX));
+                out.put_slice(v);
+            }
         }
     }
     Ok(())
@@ -514,7 +518,8 @@ fn decode_update(
     body: &[u8],
     field: u16,
     params: &SessionParams,
-) -> Result<(Update, Vec<AttributeError>), MessageError> {
+    diagnostics: Option<&mut Vec<AttributeError>>,
+) -> Result<Update, MessageError> {
     if body.len() < 4 {
         return Err(MessageError::bad_length(field, "UPDATE needs 23 octets"));
     }
@@ -581,11 +586,11 @@ fn decode_update(
         .any(|a| matches!(a.value, AttrValue::MpReachNlri(_)));
     if withdraw.is_none() && (!nlri.is_empty() || has_mp_reach) {
         let has = |t: u8| attributes.iter().any(|a| a.value.type_code() == t);
-        let mut required = vec![type_code::ORIGIN, type_code::AS_PATH];
-        if !nlri.is_empty() {
-            required.push(type_code::NEXT_HOP);
-        }
-        if let Some(&t) = required.iter().find(|&&t| !has(t)) {
+        let next_hop_needed = !nlri.is_empty();
+        let missing = [type_code::ORIGIN, type_code::AS_PATH, type_code::NEXT_HOP]
+            .into_iter()
+            .find(|&t| (t != type_code::NEXT_HOP || next_hop_needed) && !has(t));
+        if let Some(t) = missing {
             withdraw = Some(AttributeError {
                 type_code: Some(t),
                 action: ErrorAction::TreatAsWithdraw,
@@ -597,6 +602,26 @@ fn decode_update(
     }
 
     if let Some(reason) = withdraw {
+        // RFC 7606 section 4 asks for treat-as-withdraw when the attribute
+        // list overruns, relying on MP_REACH_NLRI / MP_UNREACH_NLRI being the
+        // first attributes (section 5.1). A sender that puts them later
+        // (GoBGP does) may have had them in the unreadable tail: when no
+        // route at all could be located, withdrawing nothing would leave the
+        // peer's earlier routes installed, so reset the session instead
+        // (section 3 (k): the NLRI cannot be reliably identified).
+        let list_overrun = reason.type_code.is_none();
+        let mp_seen = attributes.iter().any(|a| {
+            matches!(
+                a.value,
+                AttrValue::MpReachNlri(_) | AttrValue::MpUnreachNlri(_)
+            )
+        });
+        if list_overrun && !mp_seen && withdrawn.is_empty() && nlri.is_empty() {
+            return Err(MessageError::UpdateSessionReset(Box::new(AttributeError {
+                action: ErrorAction::SessionReset,
+                ..reason
+            })));
+        }
         let (mut w, mut evpn) = (withdrawn, Vec::<EvpnNlri>::new());
         w.extend(nlri);
         for a in attributes {
@@ -618,14 +643,14 @@ fn decode_update(
             discarded: decoded.discarded,
         });
     }
-    Ok((
-        Update {
-            withdrawn,
-            attributes,
-            nlri,
-        },
-        decoded.discarded,
-    ))
+    if let Some(d) = diagnostics {
+        d.extend(decoded.discarded);
+    }
+    Ok(Update {
+        withdrawn,
+        attributes,
+        nlri,
+    })
 }
 
 fn encode_update(

@@ -187,36 +187,79 @@ pub fn decode_evpn_nlri(buf: &[u8], add_path: bool) -> Result<Vec<EvpnNlri>, Evp
     // A type-3 route is the shortest common one (19 octets with its header):
     // reserve for that many, bounded so that a hostile length costs nothing.
     let mut out = Vec::with_capacity((buf.len() / 19).min(256));
-    let mut r = Reader::new(buf);
-    while !r.is_empty() {
-        out.push(EvpnNlri::parse(&mut r, add_path)?);
+    let mut rest = buf;
+    while !rest.is_empty() {
+        let path_id = if add_path {
+            let Some((id, tail)) = rest.split_first_chunk::<4>() else {
+                return Err(truncated("path identifier", 4, rest.len()));
+            };
+            rest = tail;
+            Some(u32::from_be_bytes(*id))
+        } else {
+            None
+        };
+        let Some(([route_type, len], tail)) = rest.split_first_chunk::<2>() else {
+            return Err(truncated("route type and length", 2, rest.len()));
+        };
+        let len = usize::from(*len);
+        if len > tail.len() {
+            return Err(truncated("route value", len, tail.len()));
+        }
+        let (value, tail) = tail.split_at(len);
+        rest = tail;
+        // Type 2 is most of what a VTEP receives: decode it straight into
+        // the vector; anything unusual takes the general path (and its errors).
+        let route = match (*route_type, mac_ip_fast(value)) {
+            (route_type::MAC_IP_ADVERTISEMENT, Some(m)) => EvpnRoute::MacIpAdvertisement(m),
+            (t, _) => EvpnRoute::parse_value(t, value)?,
+        };
+        out.push(EvpnNlri { path_id, route });
     }
     Ok(out)
 }
 
-impl EvpnNlri {
-    /// Parses one NLRI from the reader.
-    pub(crate) fn parse(r: &mut Reader<'_>, add_path: bool) -> Result<EvpnNlri, EvpnError> {
-        let path_id = if add_path {
-            Some(
-                r.u32()
-                    .ok_or_else(|| truncated("path identifier", 4, r.remaining()))?,
-            )
-        } else {
-            None
-        };
-        let available = r.remaining();
-        let (Some(route_type), Some(len)) = (r.u8(), r.u8()) else {
-            return Err(truncated("route type and length", 2, available));
-        };
-        let len = usize::from(len);
-        let value = r
-            .take(len)
-            .ok_or_else(|| truncated("route value", len, r.remaining()))?;
-        let route = EvpnRoute::parse_value(route_type, value)?;
-        Ok(EvpnNlri { path_id, route })
+/// The well-formed type-2 layouts (RFC 7432 section 7.2) read from fixed
+/// offsets; `None` sends the value to [`parse_mac_ip`] for a precise error.
+#[inline(always)]
+fn mac_ip_fast(v: &[u8]) -> Option<MacIpAdvertisement> {
+    let (head, rest) = v.split_first_chunk::<30>()?;
+    let [r0, r1, r2, r3, r4, r5, r6, r7, e0, e1, e2, e3, e4, e5, e6, e7, e8, e9, t0, t1, t2, t3, mac_bits, m0, m1, m2, m3, m4, m5, ip_bits] =
+        *head;
+    if mac_bits != 48 {
+        return None;
     }
+    let (ip, labels) = match ip_bits {
+        0 => (None, rest),
+        32 => {
+            let (a, l) = rest.split_first_chunk::<4>()?;
+            (Some(IpAddr::V4(Ipv4Addr::from(*a))), l)
+        }
+        128 => {
+            let (a, l) = rest.split_first_chunk::<16>()?;
+            (Some(IpAddr::V6(Ipv6Addr::from(*a))), l)
+        }
+        _ => return None,
+    };
+    let (label1, label2) = match *labels {
+        [a, b, c] => (u32::from_be_bytes([0, a, b, c]), None),
+        [a, b, c, d, e, f] => (
+            u32::from_be_bytes([0, a, b, c]),
+            Some(u32::from_be_bytes([0, d, e, f])),
+        ),
+        _ => return None,
+    };
+    Some(MacIpAdvertisement {
+        rd: RouteDistinguisher::from_bytes([r0, r1, r2, r3, r4, r5, r6, r7]),
+        esi: Esi([e0, e1, e2, e3, e4, e5, e6, e7, e8, e9]),
+        ethernet_tag: u32::from_be_bytes([t0, t1, t2, t3]),
+        mac: MacAddr([m0, m1, m2, m3, m4, m5]),
+        ip,
+        label1,
+        label2,
+    })
+}
 
+impl EvpnNlri {
     /// Octets this NLRI takes on the wire.
     pub fn encoded_len(&self, add_path: bool) -> usize {
         let id = if add_path { 4 } else { 0 };

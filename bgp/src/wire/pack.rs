@@ -75,8 +75,13 @@ fn pack(
     // MP attribute header: flags, type, 2-octet length.
     let fixed = UPDATE_FIXED + 4 + mp_head.len() + other_attrs.len();
     let add_path = params.add_path_evpn_tx;
-    let mut out = Vec::new();
-    let mut buf = BytesMut::with_capacity(max.min(4096));
+    // One buffer sized for all the messages: each is split off it as a
+    // view (no copy), and a single route costs one small allocation.
+    let nlri_len: usize = nlri.iter().map(|n| n.encoded_len(add_path)).sum();
+    let per_message = max.saturating_sub(fixed).max(1);
+    let messages = nlri_len.div_ceil(per_message).max(1);
+    let mut out = Vec::with_capacity(messages);
+    let mut buf = BytesMut::with_capacity(nlri_len + messages * fixed);
     let mut i = 0;
     while i < nlri.len() {
         // How many NLRI fit in this message.

@@ -218,7 +218,17 @@ impl NetlinkBackend {
     }
 
     async fn link_op(&mut self, op: &Op) -> Result<(), OpError> {
-        let (msg, flags) = self.link_message(op)?;
+        // A device that appeared since the last dump (a container's veth):
+        // refresh the index once before giving up.
+        let (msg, flags) = match self.link_message(op) {
+            Err(OpError::NoDevice(_)) => {
+                self.refresh_index()
+                    .await
+                    .map_err(|e| OpError::Kernel(e.to_string()))?;
+                self.link_message(op)?
+            }
+            r => r?,
+        };
         let mut req = NetlinkMessage::from(msg);
         req.header.flags = flags;
         let mut r = Self::send_batch(self.handle.clone(), vec![req]).await;
@@ -259,7 +269,6 @@ impl NetlinkBackend {
                     .address(mac.octets().to_vec())
                     .mtu(*mtu)
                     .append_extra_attribute(LinkAttribute::IfAlias(crate::state::owner_alias(*vni)))
-                    .append_extra_attribute(addrgen_none())
                     .build();
                 (RouteNetlinkMessage::NewLink(m), create)
             }
@@ -276,7 +285,6 @@ impl NetlinkBackend {
                     .append_extra_attribute(LinkAttribute::IfAlias(crate::state::owner_alias(
                         cfg.vni,
                     )))
-                    .append_extra_attribute(addrgen_none())
                     .build();
                 (RouteNetlinkMessage::NewLink(m), create)
             }
@@ -370,6 +378,19 @@ impl NetlinkBackend {
 
     async fn entry_ops(&mut self, ops: &[&Op]) -> Vec<Result<(), OpError>> {
         let mut results: Vec<Option<Result<(), OpError>>> = vec![None; ops.len()];
+        let missing = ops.iter().any(|op| match op {
+            Op::AddFdb { dev, .. }
+            | Op::DelFdb { dev, .. }
+            | Op::AddFlood { dev, .. }
+            | Op::DelFlood { dev, .. } => !self.index.contains_key(dev),
+            Op::AddNeigh { bridge, .. } | Op::DelNeigh { bridge, .. } => {
+                !self.index.contains_key(bridge)
+            }
+            _ => false,
+        });
+        if missing {
+            let _ = self.refresh_index().await;
+        }
         let mut sendable: Vec<(usize, Msg)> = Vec::with_capacity(ops.len());
         for (i, op) in ops.iter().enumerate() {
             match self.entry_message(op) {
@@ -582,6 +603,13 @@ fn ip_attr(ip: IpAddr) -> NeighbourAddress {
     }
 }
 
+fn ip_from_bytes(b: &[u8]) -> Option<IpAddr> {
+    if let Ok(a) = <[u8; 4]>::try_from(b) {
+        return Some(IpAddr::from(a));
+    }
+    <[u8; 16]>::try_from(b).ok().map(IpAddr::from)
+}
+
 fn fdb_message(
     ifindex: u32,
     mac: Mac,
@@ -683,6 +711,44 @@ pub(crate) fn parse_link(l: &LinkMessage) -> Option<(String, LinkObs, Option<u32
     Some((name?, link, master))
 }
 
+/// Port flags from IFLA_PROTINFO of an AF_BRIDGE link message, where
+/// netlink-packet-route leaves most IFLA_BRPORT_* attributes untyped.
+fn parse_protinfo(attrs: &[LinkAttribute]) -> Option<PortFlags> {
+    use netlink_packet_core::Nla;
+    use netlink_packet_route::link::LinkProtoInfoBridge;
+    let infos = attrs.iter().find_map(|a| match a {
+        LinkAttribute::ProtoInfoBridge(v) => Some(v),
+        _ => None,
+    })?;
+    let mut f = PortFlags {
+        learning: false,
+        neigh_suppress: false,
+        flood: false,
+        mcast_flood: false,
+        bcast_flood: false,
+    };
+    for i in infos {
+        let LinkProtoInfoBridge::Other(nla) = i else {
+            continue;
+        };
+        if nla.value_len() != 1 {
+            continue;
+        }
+        let mut v = [0u8; 1];
+        nla.emit_value(&mut v);
+        let on = v[0] != 0;
+        match nla.kind() {
+            8 => f.learning = on,
+            9 => f.flood = on,
+            27 => f.mcast_flood = on,
+            30 => f.bcast_flood = on,
+            32 => f.neigh_suppress = on,
+            _ => {}
+        }
+    }
+    Some(f)
+}
+
 fn parse_vxlan(v: &[InfoVxlan]) -> LinkKind {
     let (mut id, mut local, mut port, mut learning) = (0, None, 0, true);
     for x in v {
@@ -750,6 +816,8 @@ pub(crate) fn parse_fdb(n: &NeighbourMessage) -> Option<FdbMsg> {
             NeighbourAttribute::Destination(NeighbourAddress::Inet6(a)) => {
                 vtep = Some(IpAddr::V6(*a))
             }
+            // In AF_BRIDGE messages netlink-packet-route leaves NDA_DST raw.
+            NeighbourAttribute::Destination(NeighbourAddress::Other(b)) => vtep = ip_from_bytes(b),
             NeighbourAttribute::Controller(_) => has_master_attr = true,
             _ => {}
         }
@@ -837,9 +905,20 @@ fn notification(m: RouteNetlinkMessage) -> Option<Notification> {
         _ => return None,
     };
     if let Some(l) = link {
-        // AF_BRIDGE link messages (port events) lack the full picture.
+        // AF_BRIDGE link messages are bridge port events (`bridge link
+        // set`, enslave, release): they carry the port flags in
+        // IFLA_PROTINFO, and nothing else plane needs.
         if l.header.interface_family == AddressFamily::Bridge {
-            return None;
+            let name = l.attributes.iter().find_map(|a| match a {
+                LinkAttribute::IfName(n) => Some(n.clone()),
+                _ => None,
+            })?;
+            let flags = if deleted {
+                None
+            } else {
+                parse_protinfo(&l.attributes)
+            };
+            return Some(Notification::PortFlags { name, flags });
         }
         let (name, link, master) = parse_link(&l)?;
         return Some(Notification::Link {
@@ -871,3 +950,4 @@ fn notification(m: RouteNetlinkMessage) -> Option<Notification> {
         deleted,
     })
 }
+pub mod veth;

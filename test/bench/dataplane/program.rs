@@ -1,0 +1,224 @@
+//! Benchmark: install and remove N remote MAC+IP entries (one FDB
+//! self+master entry and one IPv4 suppression neighbour each) through the
+//! dataplane, beside `bridge -batch` + `ip -batch` doing the same in the same
+//! run and the same network namespace.
+//!
+//! Run as root: `cargo bench -p plane-dataplane --bench program -- [N...]`
+//! (default N = 10000 100000, 3 rounds each, medians reported). It creates
+//! one namespace `pbench<PID>` and deletes it at the end, also on error.
+//!
+//! Both sides program the same kind of entries with the same flags
+//! (`self master static extern_learn` FDB, `nud noarp extern_learn`
+//! neighbours with a protocol) into their own VNI's devices, created by the
+//! dataplane beforehand; the iproute2 side runs while the dataplane task is
+//! alive (its monitor sees those notifications too).
+
+use std::io::Write;
+use std::net::IpAddr;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use plane_dataplane::netlink::NetlinkOptions;
+use plane_dataplane::task::Dataplane;
+use plane_dataplane::{Change, Mac, Vni, VniConfig};
+
+struct Ns(String);
+
+impl Drop for Ns {
+    fn drop(&mut self) {
+        let _ = Command::new("ip").args(["netns", "del", &self.0]).status();
+    }
+}
+
+fn sh(args: &[&str]) -> Result<(), String> {
+    let out = Command::new(args[0])
+        .args(&args[1..])
+        .output()
+        .map_err(|e| format!("{}: {e}", args[0]))?;
+    if !out.status.success() {
+        return Err(format!(
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        ));
+    }
+    Ok(())
+}
+
+fn mac(i: u32) -> Mac {
+    let b = i.to_be_bytes();
+    Mac([0x02, 0x20, b[0], b[1], b[2], b[3]])
+}
+
+fn ip(i: u32) -> IpAddr {
+    let b = (0x0a00_0000u32 | i).to_be_bytes();
+    IpAddr::from(b)
+}
+
+fn batch_file(lines: impl Iterator<Item = String>) -> Result<tempfile::NamedTempFile, String> {
+    let mut f = tempfile::NamedTempFile::new().map_err(|e| e.to_string())?;
+    for l in lines {
+        writeln!(f, "{l}").map_err(|e| e.to_string())?;
+    }
+    Ok(f)
+}
+
+/// iproute2: `bridge -batch` for FDB, then `ip -batch` for neighbours.
+fn iproute2(ns: &str, n: u32, add: bool) -> Result<Duration, String> {
+    let vtep = "192.0.2.2";
+    let fdb = batch_file((0..n).map(|i| {
+        if add {
+            format!(
+                "fdb add {} dev vxlan20 dst {vtep} self master static extern_learn",
+                mac(i)
+            )
+        } else {
+            format!("fdb del {} dev vxlan20 self master", mac(i))
+        }
+    }))?;
+    let neigh = batch_file((0..n).map(|i| {
+        if add {
+            format!(
+                "neigh add {} lladdr {} dev br20 nud noarp extern_learn protocol 178",
+                ip(i),
+                mac(i)
+            )
+        } else {
+            format!("neigh del {} dev br20", ip(i))
+        }
+    }))?;
+    let fdb_path = fdb.path().to_string_lossy().into_owned();
+    let neigh_path = neigh.path().to_string_lossy().into_owned();
+    let t = Instant::now();
+    sh(&["ip", "netns", "exec", ns, "bridge", "-batch", &fdb_path])?;
+    sh(&["ip", "-n", ns, "-batch", &neigh_path])?;
+    Ok(t.elapsed())
+}
+
+async fn plane(dp: &Dataplane, n: u32, add: bool) -> Result<Duration, String> {
+    let vni = Vni::new(10).map_err(|e| e.to_string())?;
+    let vtep: IpAddr = "192.0.2.2"
+        .parse()
+        .map_err(|e: std::net::AddrParseError| e.to_string())?;
+    let mut changes = Vec::with_capacity(2 * n as usize);
+    for i in 0..n {
+        if add {
+            changes.push(Change::SetRemoteMac {
+                vni,
+                mac: mac(i),
+                vtep,
+            });
+            changes.push(Change::SetRemoteIp {
+                vni,
+                ip: ip(i),
+                mac: mac(i),
+            });
+        } else {
+            changes.push(Change::RemoveRemoteMac { vni, mac: mac(i) });
+            changes.push(Change::RemoveRemoteIp { vni, ip: ip(i) });
+        }
+    }
+    let t = Instant::now();
+    let r = dp.apply(changes).await.map_err(|e| e.to_string())?;
+    let el = t.elapsed();
+    if !r.failed.is_empty() || r.ops != 2 * n as usize {
+        return Err(format!(
+            "plane: {} ops, {} failed, first {:?}",
+            r.ops,
+            r.failed.len(),
+            r.failed.first()
+        ));
+    }
+    Ok(el)
+}
+
+fn count(ns: &str, what: &[&str]) -> usize {
+    let out = Command::new("ip")
+        .args(["netns", "exec", ns])
+        .args(what)
+        .output();
+    out.map(|o| String::from_utf8_lossy(&o.stdout).lines().count())
+        .unwrap_or(0)
+}
+
+fn median(mut v: Vec<Duration>) -> Duration {
+    v.sort();
+    v.get(v.len() / 2).copied().unwrap_or_default()
+}
+
+fn main() -> Result<(), String> {
+    let sizes: Vec<u32> = std::env::args()
+        .skip(1)
+        .filter_map(|a| a.parse().ok())
+        .collect();
+    let sizes = if sizes.is_empty() {
+        vec![10_000, 100_000]
+    } else {
+        sizes
+    };
+    let name = format!("pbench{}", std::process::id());
+    sh(&["ip", "netns", "add", &name])?;
+    let ns = Ns(name);
+    let f = std::fs::File::open(format!("/run/netns/{}", ns.0)).map_err(|e| e.to_string())?;
+    nix::sched::setns(f, nix::sched::CloneFlags::CLONE_NEWNET).map_err(|e| e.to_string())?;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(|e| e.to_string())?;
+    rt.block_on(async {
+        let (dp, _events) = Dataplane::start_netlink(NetlinkOptions::default())
+            .await
+            .map_err(|e| e.to_string())?;
+        for v in [10u32, 20] {
+            let cfg = VniConfig::new(
+                Vni::new(v).map_err(|e| e.to_string())?,
+                "192.0.2.1".parse().map_err(|_| "ip")?,
+            );
+            let r = dp.set_vni(cfg).await.map_err(|e| e.to_string())?;
+            if !r.failed.is_empty() {
+                return Err(format!("set_vni {v}: {:?}", r.failed));
+            }
+        }
+        println!("| N | side | install s | install entries/s | remove s | remove entries/s |");
+        println!("|---:|---|---:|---:|---:|---:|");
+        for &n in &sizes {
+            let (mut pa, mut pr, mut ia, mut ir) = (vec![], vec![], vec![], vec![]);
+            for _ in 0..3 {
+                ia.push(iproute2(&ns.0, n, true)?);
+                let got = count(&ns.0, &["ip", "neigh", "show", "dev", "br20"]);
+                if got != n as usize {
+                    return Err(format!("iproute2 installed {got} neighbours of {n}"));
+                }
+                ir.push(iproute2(&ns.0, n, false)?);
+                pa.push(plane(&dp, n, true).await?);
+                let got = count(&ns.0, &["ip", "neigh", "show", "dev", "br10"]);
+                if got != n as usize {
+                    return Err(format!("plane installed {got} neighbours of {n}"));
+                }
+                pr.push(plane(&dp, n, false).await?);
+            }
+            let rate = |d: Duration| n as f64 / d.as_secs_f64();
+            let (pa, pr, ia, ir) = (median(pa), median(pr), median(ia), median(ir));
+            println!(
+                "| {n} | plane | {:.3} | {:.0} | {:.3} | {:.0} |",
+                pa.as_secs_f64(),
+                rate(pa),
+                pr.as_secs_f64(),
+                rate(pr)
+            );
+            println!(
+                "| {n} | iproute2 -batch | {:.3} | {:.0} | {:.3} | {:.0} |",
+                ia.as_secs_f64(),
+                rate(ia),
+                ir.as_secs_f64(),
+                rate(ir)
+            );
+            println!(
+                "| {n} | ratio plane/iproute2 | | {:.2}x | | {:.2}x |",
+                ia.as_secs_f64() / pa.as_secs_f64(),
+                ir.as_secs_f64() / pr.as_secs_f64()
+            );
+        }
+        Ok(())
+    })
+}
