@@ -733,3 +733,63 @@ fn veth_helper_plumbs_a_container() {
     c3.exec("ping", ["-c", "2", "-i", "0.2", "-W", "2", &t.h2.ip4])
         .expect("ping from the plumbed container");
 }
+
+#[test]
+fn one_bad_entry_fails_alone() {
+    require_root!();
+    let t = TwoHosts::new().expect("topology");
+    let rt = rt();
+    let d1 = HostDp::start(&t.h1.ns.path());
+    program(
+        &rt,
+        &d1.dp,
+        changes(&t.h1, &t.h2, BumPolicy::Suppress, false),
+    );
+    // 1,000 MACs in one apply (several batches); one has an IPv6 VTEP on an
+    // IPv4 VXLAN device, which the kernel refuses (EAFNOSUPPORT).
+    let bad = 517u32;
+    let ch: Vec<Change> = (0..1000u32)
+        .map(|i| {
+            let b = i.to_be_bytes();
+            let vtep: IpAddr = if i == bad {
+                "fd00:100::2".parse().expect("ip")
+            } else {
+                "192.168.100.2".parse().expect("ip")
+            };
+            Change::SetRemoteMac {
+                vni: vni10(),
+                mac: Mac([0x02, 0x30, b[0], b[1], b[2], b[3]]),
+                vtep,
+            }
+        })
+        .collect();
+    let r = rt.block_on(d1.dp.apply(ch)).expect("apply");
+    assert_eq!(r.failed.len(), 1, "{:?}", r.failed);
+    let b = bad.to_be_bytes();
+    let bad_mac = Mac([0x02, 0x30, b[0], b[1], b[2], b[3]]);
+    assert!(
+        matches!(&r.failed[0].op, plane_dataplane::Op::AddFdb { mac, .. } if *mac == bad_mac),
+        "{:?}",
+        r.failed[0]
+    );
+    let fdb =
+        t.h1.ns
+            .exec("bridge", ["fdb", "show", "dev", "vxlan10"])
+            .expect("fdb");
+    let n = fdb
+        .lines()
+        .filter(|l| l.starts_with("02:30:") && l.contains("dst 192.168.100.2"))
+        .count();
+    assert_eq!(n, 999);
+    // The kernel installs the bridge half before refusing the VXLAN half;
+    // the VXLAN half (with a destination) must not exist, and the snapshot
+    // (what plane reports as programmed) must not list it.
+    assert!(
+        !fdb.lines()
+            .any(|l| l.starts_with(&bad_mac.to_string()) && l.contains(" dst ")),
+        "{fdb}"
+    );
+    let snap = rt.block_on(d1.dp.snapshot()).expect("snapshot");
+    assert!(!snap[0].macs.iter().any(|m| m.mac == bad_mac));
+    assert_eq!(snap[0].macs.len(), 1000);
+}

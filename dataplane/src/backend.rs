@@ -13,17 +13,35 @@ use crate::reconcile::Op;
 use crate::state::{LinkObs, Observed};
 use crate::types::Mac;
 
-/// Why one operation failed (the kernel's errno, or a missing device).
+/// Why one operation failed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum OpError {
-    #[error("kernel refused: {0}")]
-    Kernel(String),
+    /// The kernel answered with this errno (e.g. `EAFNOSUPPORT` for a VTEP
+    /// of the wrong family).
+    #[error("kernel refused: {} (errno {errno})", std::io::Error::from_raw_os_error(*errno))]
+    Kernel { errno: i32 },
     #[error("device {0} not found")]
     NoDevice(String),
+    /// Refreshing the device index (a link dump) failed.
+    #[error("device index refresh: {0}")]
+    Index(String),
     #[error("netlink connection closed")]
     Closed,
+    /// An operation reached the wrong code path (a bug, reported not hidden).
+    #[error("internal: {0}")]
+    Internal(&'static str),
     #[error("kernel answered {got} of {sent} messages in a batch")]
     Incomplete { sent: usize, got: usize },
+}
+
+impl OpError {
+    /// The errno of a kernel refusal.
+    pub fn errno(&self) -> Option<i32> {
+        match self {
+            OpError::Kernel { errno } => Some(*errno),
+            _ => None,
+        }
+    }
 }
 
 /// Errors of a whole backend call (dump, connection).

@@ -54,7 +54,9 @@ impl Backend for RecordingBackend {
         let mut out = Vec::with_capacity(ops.len());
         for op in ops {
             if (self.fail_if)(op) {
-                out.push(Err(OpError::Kernel("injected failure".into())));
+                out.push(Err(OpError::Kernel {
+                    errno: libc::EINVAL,
+                }));
             } else {
                 apply_to_observed(&mut self.model, op);
                 out.push(Ok(()));

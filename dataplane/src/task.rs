@@ -43,6 +43,12 @@ use crate::types::{BumPolicy, Mac, Vni, VniConfig};
 const DEBOUNCE: Duration = Duration::from_millis(50);
 /// Capacity of the command, notification and event channels.
 pub const CHANNEL: usize = 1024;
+/// Capacity of the notification channel: while the task programs a large
+/// batch it reads no notifications, and the monitor must keep draining the
+/// kernel socket meanwhile (three notifications per removed MAC+IP) or the
+/// socket overruns and a full resync follows. 256k small values, about 12 MB
+/// at most, bounded.
+pub const NOTIFICATION_CHANNEL: usize = 1 << 18;
 
 /// Something the control plane should know.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -178,7 +184,7 @@ impl Dataplane {
         opts: crate::netlink::NetlinkOptions,
     ) -> Result<(Dataplane, mpsc::Receiver<Event>), DataplaneError> {
         let backend = crate::netlink::NetlinkBackend::new(opts)?;
-        let (ntx, nrx) = mpsc::channel(CHANNEL);
+        let (ntx, nrx) = mpsc::channel(NOTIFICATION_CHANNEL);
         // Subscribe before the first dump, so that nothing between dump and
         // subscription is missed.
         crate::netlink::spawn_monitor(ntx.clone())?;
@@ -796,10 +802,11 @@ impl<B: Backend> Task<B> {
                 vtep,
                 deleted,
             } => {
-                let Some(dev) = self.index.get(&ifindex).cloned() else {
-                    return;
-                };
-                let Some((vni, role)) = self.desired.vni_of_device(&dev) else {
+                let Some((vni, role)) = self
+                    .index
+                    .get(&ifindex)
+                    .and_then(|d| self.desired.vni_of_device(d))
+                else {
                     return;
                 };
                 let Some(st) = self.desired.vnis.get(&vni) else {
@@ -828,6 +835,7 @@ impl<B: Backend> Task<B> {
                     }
                     DeviceRole::LocalPort => {
                         if master_entry && !ext_learned && !local && !mac.is_multicast() {
+                            let dev = self.index.get(&ifindex).cloned().unwrap_or_default();
                             let e = if deleted {
                                 Event::LocalMacGone {
                                     vni,
@@ -854,10 +862,12 @@ impl<B: Backend> Task<B> {
                 owned,
                 deleted,
             } => {
-                let Some(dev) = self.index.get(&ifindex).cloned() else {
-                    return;
-                };
-                let Some((vni, DeviceRole::Bridge)) = self.desired.vni_of_device(&dev) else {
+                // No allocation here: deletions arrive by the hundred thousand.
+                let role = self
+                    .index
+                    .get(&ifindex)
+                    .and_then(|d| self.desired.vni_of_device(d));
+                let Some((vni, DeviceRole::Bridge)) = role else {
                     return;
                 };
                 let Some(want) = self.desired.vnis.get(&vni).and_then(|s| s.ips.get(&ip)) else {

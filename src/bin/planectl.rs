@@ -107,8 +107,10 @@ struct KeyArgs {
 struct AddArgs {
     #[arg(long, value_parser = parse_vni)]
     vni: u32,
-    #[arg(long, value_parser = parse_mac)]
-    mac: MacAddr,
+    /// The endpoint's MAC. Optional with --netns: derived from the VNI, the
+    /// namespace and the interface name (stable, locally administered).
+    #[arg(long, value_parser = parse_mac, required_unless_present = "netns")]
+    mac: Option<MacAddr>,
     /// Addresses with prefix length, comma-separated (10.0.0.2/24,fd00::2/64).
     #[arg(long, value_delimiter = ',', value_name = "A/LEN[,B/LEN]")]
     ip: Vec<IpCidr>,
@@ -181,13 +183,22 @@ fn run(cli: &Cli) -> Result<(), ClientError> {
         Command::Show(Show::Fdb { vni }) => output(json, &client.show_fdb(*vni)?, table::fdb),
         Command::Show(Show::Summary) => output(json, &[client.show_summary()?], table::summary),
         Command::Endpoint(EndpointCmd::Add(a)) => {
+            let ifname = a.ifname.clone().unwrap_or_else(|| "eth0".to_string());
+            let mac = match (a.mac, &a.netns) {
+                (Some(m), _) => m,
+                (None, Some(netns)) => {
+                    plane::endpoint::stable_mac(a.vni, &format!("{netns}/{ifname}"))
+                }
+                // clap requires --mac without --netns.
+                (None, None) => MacAddr::ZERO,
+            };
             let attach = match (&a.port, &a.netns) {
                 (Some(port), _) => Attach::Port {
                     ifname: port.clone(),
                 },
                 (None, Some(netns)) => Attach::Netns {
                     netns: netns.clone(),
-                    ifname: a.ifname.clone().unwrap_or_else(|| "eth0".to_string()),
+                    ifname,
                 },
                 // clap's "attach" group requires one of them.
                 (None, None) => Attach::Port {
@@ -196,7 +207,7 @@ fn run(cli: &Cli) -> Result<(), ClientError> {
             };
             let spec = EndpointSpec {
                 vni: a.vni,
-                mac: a.mac,
+                mac,
                 ips: a.ip.clone(),
                 attach,
             };

@@ -27,6 +27,9 @@ struct Cli {
     /// Control socket path, overriding `[control] socket`.
     #[arg(long, value_name = "PATH", env = "PLANE_SOCKET")]
     socket: Option<PathBuf>,
+    /// Where local endpoints are kept across restarts.
+    #[arg(long, value_name = "FILE", env = "PLANE_STATE_FILE", default_value = plane::daemon::DEFAULT_STATE_FILE)]
+    state_file: PathBuf,
 }
 
 fn main() -> ExitCode {
@@ -52,7 +55,11 @@ fn main() -> ExitCode {
         eprintln!("planed: {e}");
         return ExitCode::from(1);
     }
-    match run(config) {
+    let opts = plane::daemon::DaemonOptions {
+        config_path: cli.config.clone(),
+        state_file: cli.state_file,
+    };
+    match plane::daemon::run(config, opts) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             tracing::error!("{e}");
@@ -75,17 +82,6 @@ fn init_logging(configured: &str) -> Result<(), String> {
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
-        // Colours only for a person at a terminal, not for journald or a file.
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .try_init()
         .map_err(|e| format!("cannot set up logging: {e}"))
-}
-
-/// The daemon proper: BGP speaker, dataplane and control server wired
-/// together. Not wired yet: the wiring replaces this stub (it gets a resolved
-/// [`Config`], with `control.socket` already overridden by `--socket` /
-/// `PLANE_SOCKET`, and logging set up).
-fn run(config: Config) -> Result<(), String> {
-    tracing::info!(summary = %config.summary(), "config loaded");
-    Err("the daemon is not wired yet (only --check-config works)".into())
 }

@@ -20,6 +20,7 @@ use std::process::{Command, Output, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
+pub mod e2e;
 pub mod peers;
 pub mod replay;
 pub mod topo;

@@ -44,9 +44,8 @@ use netlink_packet_route::{AddressFamily, RouteNetlinkMessage};
 use netlink_proto::sys::{AsyncSocket, SocketAddr};
 use netlink_proto::ConnectionHandle;
 use rtnetlink::{LinkBridge, LinkBridgePort, LinkUnspec, LinkVxlan};
-use tokio::sync::mpsc;
 
-use crate::backend::{Backend, BackendError, Notification, OpError};
+use crate::backend::{Backend, BackendError, OpError};
 use crate::reconcile::{LinkChange, Op};
 use crate::state::{FdbObs, LinkKind, LinkObs, NeighObs, Observed};
 use crate::types::{Mac, PortFlags};
@@ -69,6 +68,9 @@ pub const RCVBUF: usize = 64 << 20;
 const NUD_STATIC: u16 = 0x42;
 
 type Msg = NetlinkMessage<RouteNetlinkMessage>;
+/// Sequence number and result of the last message of a batch (`None`: the
+/// connection closed before it was answered).
+type LastAnswer = Option<(u32, Result<(), OpError>)>;
 
 /// Options of the kernel backend.
 #[derive(Debug, Clone)]
@@ -89,12 +91,15 @@ impl Default for NetlinkOptions {
 /// Programs the kernel of the calling thread's network namespace.
 pub struct NetlinkBackend {
     handle: ConnectionHandle<RouteNetlinkMessage>,
+    /// Answers to messages sent without expectation: the errors of entry
+    /// batches (see [`NetlinkBackend::entry_ops`]).
+    unsolicited: futures::channel::mpsc::UnboundedReceiver<(Msg, SocketAddr)>,
     /// name -> ifindex, from the last dump and kept by link operations.
     index: HashMap<String, u32>,
     opts: NetlinkOptions,
 }
 
-fn set_rcvbuf_force<S: AsyncSocket>(socket: &mut S) -> Result<(), BackendError> {
+pub(crate) fn set_rcvbuf_force<S: AsyncSocket>(socket: &mut S) -> Result<(), BackendError> {
     use nix::sys::socket::{setsockopt, sockopt};
     let sock = socket.socket_mut();
     setsockopt(&*sock, sockopt::RcvBufForce, &RCVBUF)
@@ -104,11 +109,10 @@ fn set_rcvbuf_force<S: AsyncSocket>(socket: &mut S) -> Result<(), BackendError> 
 impl NetlinkBackend {
     /// Opens the request connection (spawned on the current tokio runtime).
     pub fn new(opts: NetlinkOptions) -> Result<NetlinkBackend, BackendError> {
-        let (mut conn, handle, _unsolicited) =
-            netlink_proto::new_connection::<RouteNetlinkMessage>(
-                netlink_sys::protocols::NETLINK_ROUTE,
-            )
-            .map_err(|e| BackendError::Socket(format!("NETLINK_ROUTE socket: {e}")))?;
+        let (mut conn, handle, unsolicited) = netlink_proto::new_connection::<RouteNetlinkMessage>(
+            netlink_sys::protocols::NETLINK_ROUTE,
+        )
+        .map_err(|e| BackendError::Socket(format!("NETLINK_ROUTE socket: {e}")))?;
         // Every message of a batch is answered; ACKs must reach us so that
         // answers can be matched to messages by sequence number.
         conn.set_forward_ack(true);
@@ -118,6 +122,7 @@ impl NetlinkBackend {
         tokio::spawn(conn);
         Ok(NetlinkBackend {
             handle,
+            unsolicited,
             index: HashMap::new(),
             opts,
         })
@@ -183,6 +188,51 @@ impl NetlinkBackend {
     }
 
     /// Sends one batch and returns one result per message.
+    /// Sends one batch asking an ACK for its last message only (the kernel
+    /// answers every failing message anyway): per message, the kernel then
+    /// allocates nothing and plane parses nothing unless it fails. Returns
+    /// the sequence number of the last message, from which the others
+    /// follow (netlink-proto numbers a batch consecutively), and the
+    /// result of the last message.
+    async fn send_batch_last_ack(
+        handle: ConnectionHandle<RouteNetlinkMessage>,
+        mut msgs: Vec<Msg>,
+    ) -> (usize, LastAnswer) {
+        use netlink_proto::ReplyExpectation;
+        let n = msgs.len();
+        let last = n.saturating_sub(1);
+        let tagged: Vec<(Msg, ReplyExpectation)> = msgs
+            .drain(..)
+            .enumerate()
+            .map(|(i, mut m)| {
+                if i == last {
+                    m.header.flags |= NLM_F_ACK;
+                    (m, ReplyExpectation::Expected)
+                } else {
+                    m.header.flags &= !NLM_F_ACK;
+                    (m, ReplyExpectation::NotExpected)
+                }
+            })
+            .collect();
+        let Ok(mut stream) = handle.request_batch_with_expectation(tagged, SocketAddr::new(0, 0))
+        else {
+            return (n, None);
+        };
+        let mut answer = None;
+        while let Some(m) = stream.next().await {
+            if let NetlinkPayload::Error(e) = m.payload {
+                let r = match e.code {
+                    None => Ok(()),
+                    Some(c) => Err(OpError::Kernel {
+                        errno: c.get().saturating_abs(),
+                    }),
+                };
+                answer = Some((m.header.sequence_number, r));
+            }
+        }
+        (n, answer)
+    }
+
     async fn send_batch(
         handle: ConnectionHandle<RouteNetlinkMessage>,
         msgs: Vec<Msg>,
@@ -197,7 +247,9 @@ impl NetlinkBackend {
             if let NetlinkPayload::Error(e) = m.payload {
                 let r = match e.code {
                     None => Ok(()),
-                    Some(c) => Err(OpError::Kernel(errno_text(c.get()))),
+                    Some(c) => Err(OpError::Kernel {
+                        errno: c.get().saturating_abs(),
+                    }),
                 };
                 answers.push((m.header.sequence_number, r));
             }
@@ -224,7 +276,7 @@ impl NetlinkBackend {
             Err(OpError::NoDevice(_)) => {
                 self.refresh_index()
                     .await
-                    .map_err(|e| OpError::Kernel(e.to_string()))?;
+                    .map_err(|e| OpError::Index(e.to_string()))?;
                 self.link_message(op)?
             }
             r => r?,
@@ -235,7 +287,12 @@ impl NetlinkBackend {
         let res = r.pop().unwrap_or(Err(OpError::Closed));
         let res = match (op, res) {
             // Deleting what is already gone is success.
-            (Op::DeleteLink { .. }, Err(OpError::Kernel(e))) if e.contains("os error 19") => Ok(()),
+            (
+                Op::DeleteLink { .. },
+                Err(OpError::Kernel {
+                    errno: libc::ENODEV,
+                }),
+            ) => Ok(()),
             (_, r) => r,
         };
         if res.is_ok()
@@ -245,7 +302,28 @@ impl NetlinkBackend {
             )
         {
             if let Err(e) = self.refresh_index().await {
-                return Err(OpError::Kernel(e.to_string()));
+                return Err(OpError::Index(e.to_string()));
+            }
+        }
+        // IFLA_AF_SPEC/inet6 in the RTM_NEWLINK that creates the device is
+        // refused with EAFNOSUPPORT (the device has no inet6_dev yet): set
+        // addrgenmode none right after creation instead.
+        if res.is_ok() {
+            let created = match op {
+                Op::CreateBridge { name, .. } => Some(name.clone()),
+                Op::CreateVxlan(cfg) => Some(cfg.vxlan.clone()),
+                _ => None,
+            };
+            if let Some(name) = created {
+                let set = Op::SetLink {
+                    name,
+                    change: LinkChange::AddrGenNone,
+                };
+                let (msg, flags) = self.link_message(&set)?;
+                let mut req = NetlinkMessage::from(msg);
+                req.header.flags = flags;
+                let mut r = Self::send_batch(self.handle.clone(), vec![req]).await;
+                return r.pop().unwrap_or(Err(OpError::Closed));
             }
         }
         res
@@ -312,7 +390,7 @@ impl NetlinkBackend {
                     .build();
                 (RouteNetlinkMessage::NewLink(m), set)
             }
-            _ => return Err(OpError::Kernel("not a link operation".into())),
+            _ => return Err(OpError::Internal("not a link operation")),
         })
     }
 
@@ -369,7 +447,7 @@ impl NetlinkBackend {
                 let m = neigh_message(self.ifindex(bridge)?, *ip, None);
                 (RouteNetlinkMessage::DelNeighbour(m), del)
             }
-            _ => return Err(OpError::Kernel("not an entry operation".into())),
+            _ => return Err(OpError::Internal("not an entry operation")),
         };
         let mut msg = NetlinkMessage::from(inner);
         msg.header.flags = flags;
@@ -407,21 +485,56 @@ impl NetlinkBackend {
             v
         };
         let handle = self.handle.clone();
-        let answered: Vec<Vec<(usize, Result<(), OpError>)>> = stream::iter(chunks)
+        let answered: Vec<(Vec<usize>, usize, LastAnswer)> = stream::iter(chunks)
             .map(|chunk| {
                 let handle = handle.clone();
                 async move {
                     let (idx, msgs): (Vec<usize>, Vec<Msg>) = chunk.into_iter().unzip();
-                    let res = Self::send_batch(handle, msgs).await;
-                    idx.into_iter().zip(res).collect::<Vec<_>>()
+                    let (n, last) = Self::send_batch_last_ack(handle, msgs).await;
+                    (idx, n, last)
                 }
             })
             .buffer_unordered(self.opts.in_flight.max(1))
             .collect()
             .await;
-        for (i, r) in answered.into_iter().flatten() {
-            if let Some(slot) = results.get_mut(i) {
-                *slot = Some(r);
+        // Every batch is answered: the errors of its other messages were
+        // forwarded before its last answer (netlink-proto forwards
+        // unsolicited messages first in each poll), so they are all queued.
+        let mut errors: HashMap<u32, OpError> = HashMap::new();
+        while let Ok((m, _)) = self.unsolicited.try_recv() {
+            if let NetlinkPayload::Error(e) = m.payload {
+                if let Some(c) = e.code {
+                    errors.insert(
+                        m.header.sequence_number,
+                        OpError::Kernel {
+                            errno: c.get().saturating_abs(),
+                        },
+                    );
+                }
+            }
+        }
+        for (idx, n, last) in answered {
+            let Some((last_seq, last_result)) = last else {
+                for i in idx {
+                    if let Some(slot) = results.get_mut(i) {
+                        *slot = Some(Err(OpError::Closed));
+                    }
+                }
+                continue;
+            };
+            for (k, i) in idx.iter().enumerate() {
+                let r = if k + 1 == n {
+                    last_result.clone()
+                } else {
+                    let back = u32::try_from(n - 1 - k).unwrap_or(u32::MAX);
+                    match errors.remove(&last_seq.wrapping_sub(back)) {
+                        Some(e) => Err(e),
+                        None => Ok(()),
+                    }
+                };
+                if let Some(slot) = results.get_mut(*i) {
+                    *slot = Some(r);
+                }
             }
         }
         // Deleting what is gone is success. A DelFdb whose bridge half is
@@ -429,11 +542,11 @@ impl NetlinkBackend {
         // VXLAN half alone.
         let mut retry: Vec<(usize, Msg)> = Vec::new();
         for (i, r) in results.iter_mut().enumerate() {
-            let Some(Err(OpError::Kernel(e))) = r else {
+            let Some(Err(OpError::Kernel { errno })) = r else {
                 continue;
             };
-            let gone = e.contains("os error 2)");
-            let exists = e.contains("os error 17)");
+            let gone = *errno == libc::ENOENT;
+            let exists = *errno == libc::EEXIST;
             match ops.get(i) {
                 Some(Op::DelFdb { dev, mac, .. }) if gone => {
                     if let Ok(idx) = self.ifindex(dev) {
@@ -454,7 +567,9 @@ impl NetlinkBackend {
             let res = Self::send_batch(self.handle.clone(), msgs).await;
             for (i, r) in idx.into_iter().zip(res) {
                 let r = match r {
-                    Err(OpError::Kernel(e)) if e.contains("os error 2)") => Ok(()),
+                    Err(OpError::Kernel {
+                        errno: libc::ENOENT,
+                    }) => Ok(()),
                     r => r,
                 };
                 if let Some(slot) = results.get_mut(i) {
@@ -527,11 +642,14 @@ impl Backend for NetlinkBackend {
                 master: false,
                 owned: false,
             });
+            // Either half carrying the mark makes the entry plane's: a half
+            // left by a failed add (the kernel installs the bridge half
+            // first) is then removed as stale.
+            e.owned |= f.ext_learned;
             if f.master_entry {
                 e.master = true;
             } else {
                 e.vtep = f.vtep;
-                e.owned = f.ext_learned;
             }
         }
         obs.fdb = fdb_obs;
@@ -713,7 +831,7 @@ pub(crate) fn parse_link(l: &LinkMessage) -> Option<(String, LinkObs, Option<u32
 
 /// Port flags from IFLA_PROTINFO of an AF_BRIDGE link message, where
 /// netlink-packet-route leaves most IFLA_BRPORT_* attributes untyped.
-fn parse_protinfo(attrs: &[LinkAttribute]) -> Option<PortFlags> {
+pub(crate) fn parse_protinfo(attrs: &[LinkAttribute]) -> Option<PortFlags> {
     use netlink_packet_core::Nla;
     use netlink_packet_route::link::LinkProtoInfoBridge;
     let infos = attrs.iter().find_map(|a| match a {
@@ -796,7 +914,6 @@ pub(crate) struct FdbMsg {
     pub mac: Mac,
     pub master_entry: bool,
     pub ext_learned: bool,
-    pub local: bool,
     pub vtep: Option<IpAddr>,
 }
 
@@ -831,7 +948,6 @@ pub(crate) fn parse_fdb(n: &NeighbourMessage) -> Option<FdbMsg> {
         master_entry: has_master_attr
             || (flags.contains(NeighbourFlags::Controller) && !flags.contains(NeighbourFlags::Own)),
         ext_learned: flags.contains(NeighbourFlags::ExtLearned),
-        local: n.header.state == NeighbourState::Permanent,
         vtep,
     })
 }
@@ -866,88 +982,6 @@ pub(crate) fn parse_neigh(n: &NeighbourMessage) -> Option<(u32, IpAddr, NeighObs
     ))
 }
 
-/// Subscribes to link and neighbour notifications and forwards them, as
-/// plain [`Notification`]s, until `tx` closes. Link names in neighbour
-/// notifications are left as ifindexes: the task resolves them.
-pub fn spawn_monitor(tx: mpsc::Sender<Notification>) -> Result<(), BackendError> {
-    use rtnetlink::MulticastGroup;
-    let (mut conn, _handle, mut rx) =
-        rtnetlink::new_multicast_connection(&[MulticastGroup::Link, MulticastGroup::Neigh])
-            .map_err(|e| BackendError::Socket(format!("notification socket: {e}")))?;
-    set_rcvbuf_force(conn.socket_mut())?;
-    tokio::spawn(conn);
-    tokio::spawn(async move {
-        // Keep the handle alive: dropping it does not stop the connection,
-        // but keeping it documents that this task owns the subscription.
-        let _handle = _handle;
-        while let Some((msg, _)) = rx.next().await {
-            let n = match msg.payload {
-                NetlinkPayload::Overrun(_) => Some(Notification::Overrun),
-                NetlinkPayload::InnerMessage(m) => notification(m),
-                _ => None,
-            };
-            if let Some(n) = n {
-                if tx.send(n).await.is_err() {
-                    return;
-                }
-            }
-        }
-    });
-    Ok(())
-}
-
-fn notification(m: RouteNetlinkMessage) -> Option<Notification> {
-    let (deleted, link, neigh) = match m {
-        RouteNetlinkMessage::NewLink(l) => (false, Some(l), None),
-        RouteNetlinkMessage::DelLink(l) => (true, Some(l), None),
-        RouteNetlinkMessage::NewNeighbour(n) => (false, None, Some(n)),
-        RouteNetlinkMessage::DelNeighbour(n) => (true, None, Some(n)),
-        _ => return None,
-    };
-    if let Some(l) = link {
-        // AF_BRIDGE link messages are bridge port events (`bridge link
-        // set`, enslave, release): they carry the port flags in
-        // IFLA_PROTINFO, and nothing else plane needs.
-        if l.header.interface_family == AddressFamily::Bridge {
-            let name = l.attributes.iter().find_map(|a| match a {
-                LinkAttribute::IfName(n) => Some(n.clone()),
-                _ => None,
-            })?;
-            let flags = if deleted {
-                None
-            } else {
-                parse_protinfo(&l.attributes)
-            };
-            return Some(Notification::PortFlags { name, flags });
-        }
-        let (name, link, master) = parse_link(&l)?;
-        return Some(Notification::Link {
-            name,
-            link,
-            master,
-            deleted,
-        });
-    }
-    let n = neigh?;
-    if n.header.family == AddressFamily::Bridge {
-        let f = parse_fdb(&n)?;
-        return Some(Notification::Fdb {
-            ifindex: f.ifindex,
-            mac: f.mac,
-            master_entry: f.master_entry,
-            ext_learned: f.ext_learned,
-            local: f.local,
-            vtep: f.vtep,
-            deleted,
-        });
-    }
-    let (ifindex, ip, o) = parse_neigh(&n)?;
-    Some(Notification::Neigh {
-        ifindex,
-        ip,
-        mac: o.mac,
-        owned: o.owned,
-        deleted,
-    })
-}
+pub mod monitor;
+pub use monitor::spawn_monitor;
 pub mod veth;

@@ -140,6 +140,33 @@ fn count(ns: &str, what: &[&str]) -> usize {
         .unwrap_or(0)
 }
 
+/// CPU seconds (user + system) of this process (`self`) or of its waited-for
+/// children, from /proc/self/stat (USER_HZ = 100 on Linux). The machine is
+/// shared: CPU time is the comparison that other sessions' load does not
+/// distort; wall time is printed too.
+fn cpu(children: bool) -> f64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    // Fields after the command name, which is in parentheses.
+    let rest = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
+    let f: Vec<i64> = rest
+        .split_whitespace()
+        .filter_map(|x| x.parse().ok())
+        .collect();
+    // rest starts at field 3 (state, not numeric, filtered): utime is field
+    // 14, i.e. index 10 among the numeric fields from field 4.
+    let at = |i: usize| f.get(i).copied().unwrap_or(0) as f64 / 100.0;
+    if children {
+        at(12) + at(13)
+    } else {
+        at(10) + at(11)
+    }
+}
+
+fn median_f(mut v: Vec<f64>) -> f64 {
+    v.sort_by(|a, b| a.total_cmp(b));
+    v.get(v.len() / 2).copied().unwrap_or_default()
+}
+
 fn median(mut v: Vec<Duration>) -> Duration {
     v.sort();
     v.get(v.len() / 2).copied().unwrap_or_default()
@@ -160,15 +187,40 @@ fn main() -> Result<(), String> {
     let ns = Ns(name);
     let f = std::fs::File::open(format!("/run/netns/{}", ns.0)).map_err(|e| e.to_string())?;
     nix::sched::setns(f, nix::sched::CloneFlags::CLONE_NEWNET).map_err(|e| e.to_string())?;
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .map_err(|e| e.to_string())?;
+    // PLANE_BENCH_THREADS=1: a current-thread runtime (default: 2 workers).
+    let threads = std::env::var("PLANE_BENCH_THREADS")
+        .ok()
+        .and_then(|v| v.parse::<usize>().ok())
+        .unwrap_or(2);
+    let rt = if threads <= 1 {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+    } else {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(threads)
+            .enable_all()
+            .build()
+    }
+    .map_err(|e| e.to_string())?;
     rt.block_on(async {
-        let (dp, _events) = Dataplane::start_netlink(NetlinkOptions::default())
-            .await
-            .map_err(|e| e.to_string())?;
+        // Knobs for exploring (not for the recorded numbers):
+        // PLANE_BENCH_BATCH, PLANE_BENCH_IN_FLIGHT, PLANE_BENCH_NO_MONITOR.
+        let env = |k: &str| std::env::var(k).ok().and_then(|v| v.parse::<usize>().ok());
+        let mut opts = NetlinkOptions::default();
+        opts.batch = env("PLANE_BENCH_BATCH").unwrap_or(opts.batch);
+        opts.in_flight = env("PLANE_BENCH_IN_FLIGHT").unwrap_or(opts.in_flight);
+        let (dp, mut events) = if std::env::var_os("PLANE_BENCH_NO_MONITOR").is_some() {
+            let backend =
+                plane_dataplane::netlink::NetlinkBackend::new(opts).map_err(|e| e.to_string())?;
+            Dataplane::start(backend, None)
+                .await
+                .map_err(|e| e.to_string())?
+        } else {
+            Dataplane::start_netlink(opts)
+                .await
+                .map_err(|e| e.to_string())?
+        };
         for v in [10u32, 20] {
             let cfg = VniConfig::new(
                 Vni::new(v).map_err(|e| e.to_string())?,
@@ -179,46 +231,66 @@ fn main() -> Result<(), String> {
                 return Err(format!("set_vni {v}: {:?}", r.failed));
             }
         }
-        println!("| N | side | install s | install entries/s | remove s | remove entries/s |");
+        println!("| N | side | install wall s | install CPU s | remove wall s | remove CPU s |");
         println!("|---:|---|---:|---:|---:|---:|");
+        let rounds = 5;
         for &n in &sizes {
             let (mut pa, mut pr, mut ia, mut ir) = (vec![], vec![], vec![], vec![]);
-            for _ in 0..3 {
+            let (mut pac, mut prc, mut iac, mut irc) = (vec![], vec![], vec![], vec![]);
+            for _ in 0..rounds {
+                let c = cpu(true);
                 ia.push(iproute2(&ns.0, n, true)?);
+                iac.push(cpu(true) - c);
                 let got = count(&ns.0, &["ip", "neigh", "show", "dev", "br20"]);
                 if got != n as usize {
                     return Err(format!("iproute2 installed {got} neighbours of {n}"));
                 }
+                let c = cpu(true);
                 ir.push(iproute2(&ns.0, n, false)?);
+                irc.push(cpu(true) - c);
+                let c = cpu(false);
                 pa.push(plane(&dp, n, true).await?);
+                pac.push(cpu(false) - c);
                 let got = count(&ns.0, &["ip", "neigh", "show", "dev", "br10"]);
                 if got != n as usize {
                     return Err(format!("plane installed {got} neighbours of {n}"));
                 }
+                let c = cpu(false);
                 pr.push(plane(&dp, n, false).await?);
+                prc.push(cpu(false) - c);
             }
-            let rate = |d: Duration| n as f64 / d.as_secs_f64();
             let (pa, pr, ia, ir) = (median(pa), median(pr), median(ia), median(ir));
+            let (pac, prc, iac, irc) = (median_f(pac), median_f(prc), median_f(iac), median_f(irc));
             println!(
-                "| {n} | plane | {:.3} | {:.0} | {:.3} | {:.0} |",
+                "| {n} | plane | {:.3} | {pac:.2} | {:.3} | {prc:.2} |",
                 pa.as_secs_f64(),
-                rate(pa),
-                pr.as_secs_f64(),
-                rate(pr)
+                pr.as_secs_f64()
             );
             println!(
-                "| {n} | iproute2 -batch | {:.3} | {:.0} | {:.3} | {:.0} |",
+                "| {n} | iproute2 -batch | {:.3} | {iac:.2} | {:.3} | {irc:.2} |",
                 ia.as_secs_f64(),
-                rate(ia),
-                ir.as_secs_f64(),
-                rate(ir)
+                ir.as_secs_f64()
             );
             println!(
-                "| {n} | ratio plane/iproute2 | | {:.2}x | | {:.2}x |",
+                "| {n} | ratio iproute2/plane | {:.2}x | {:.2}x | {:.2}x | {:.2}x |",
                 ia.as_secs_f64() / pa.as_secs_f64(),
-                ir.as_secs_f64() / pr.as_secs_f64()
+                iac / pac.max(0.01),
+                ir.as_secs_f64() / pr.as_secs_f64(),
+                irc / prc.max(0.01)
+            );
+            println!(
+                "| {n} | plane entries/s (wall) | {:.0} | | {:.0} | |",
+                f64::from(n) / pa.as_secs_f64(),
+                f64::from(n) / pr.as_secs_f64()
             );
         }
+        let mut resyncs = 0;
+        while let Ok(e) = events.try_recv() {
+            if matches!(e, plane_dataplane::Event::Resynced { .. }) {
+                resyncs += 1;
+            }
+        }
+        eprintln!("notification overruns answered by a resync: {resyncs}");
         Ok(())
     })
 }
