@@ -20,6 +20,14 @@
 //!   it), the right one does.
 //! - `frr_route_reflector`: plane and GoBGP as iBGP clients of an FRR route
 //!   reflector get each other's routes.
+//! - `plane_route_reflector`: plane reflects between an FRR and a GoBGP
+//!   client (ORIGINATOR_ID, CLUSTER_LIST, next hop unchanged).
+//! - `frr_graceful_restart`: plane as graceful restart helper of FRR: a
+//!   SIGKILLed bgpd's routes stay stale, End-of-RIB after its restart sweeps
+//!   what it no longer has.
+//!
+//! Every link carries permanent neighbour entries (see `peers::link`), so
+//! the tests do not depend on the host-wide neighbour table having room.
 
 use plane_bgp::fsm::State;
 use plane_bgp::rib::{RouteFilter, RouteView, VniImport};
@@ -756,4 +764,90 @@ fn plane_route_reflector() {
         path["nexthops"][0]["ip"], "10.0.2.2",
         "next hop unchanged: {path}"
     );
+}
+
+#[test]
+fn frr_graceful_restart() {
+    require_root!();
+    logs();
+    require_program!("bgpd");
+    let (pns, fns) = pair("gr");
+    // Two VNIs in FRR: 100 stays, 200 goes while bgpd is down.
+    add_vni(&fns, VNI, "10.0.0.2").expect("VNI 100 in FRR's namespace");
+    add_vni(&fns, 200, "10.0.0.2").expect("VNI 200 in FRR's namespace");
+    fns.sh("bridge fdb add 02:00:00:00:11:01 dev ac100 master static")
+        .expect("fdb");
+    fns.sh("bridge fdb add 02:00:00:00:12:01 dev ac200 master static")
+        .expect("fdb");
+    let mut n = FrrNeighbor::new(ip(PLANE), PLANE_AS);
+    n.port = Some(PLANE_PORT);
+    let gr = [
+        "bgp graceful-restart",
+        "bgp graceful-restart preserve-fw-state",
+    ];
+    let mut frr = Frr::start_with(&fns, PEER_AS, "10.0.0.2", &[n], true, &gr).expect("frr");
+    let mut nb = NeighborConfig::new(ip(PEER), PEER_AS);
+    nb.passive = true;
+    let plane =
+        PlaneSpeaker::start(&pns, plane_config(PLANE, PLANE_AS, vec![nb]), false).expect("plane");
+    wait_established(&plane, ip(PEER), || frr.log_tail());
+    // (route type, VNI, MAC, stale) of every route FRR sent.
+    let from_frr = |plane: &PlaneSpeaker| -> Vec<(u8, Option<u32>, Option<MacAddr>, bool)> {
+        let mut v: Vec<_> = plane_routes(plane)
+            .into_iter()
+            .filter(|r| r.peer_addr == Some(ip(PEER)))
+            .map(|r| (r.route_type, r.vni, r.mac, r.stale))
+            .collect();
+        v.sort();
+        v
+    };
+    let (m1, m2) = (
+        Some(mac("02:00:00:00:11:01")),
+        Some(mac("02:00:00:00:12:01")),
+    );
+    let all = |stale| {
+        vec![
+            (2, Some(100), m1, stale),
+            (2, Some(200), m2, stale),
+            (3, Some(100), None, stale),
+            (3, Some(200), None, stale),
+        ]
+    };
+    poll_until("FRR's routes at plane", WAIT, || {
+        (from_frr(&plane) == all(false)).then_some(())
+    })
+    .unwrap_or_else(|e| panic!("{e}: {:?}", from_frr(&plane)));
+
+    // bgpd dies without a NOTIFICATION: plane, its graceful restart helper
+    // (FRR advertised GR for EVPN), keeps the routes as stale.
+    frr.kill_bgpd();
+    poll_until(
+        "plane to notice bgpd's death",
+        Duration::from_secs(5),
+        || (plane_state(&plane, ip(PEER)) != Some(State::Established)).then_some(()),
+    )
+    .expect("session down");
+    assert_eq!(from_frr(&plane), all(true), "stale, not withdrawn");
+
+    // VNI 200 goes while bgpd is down; bgpd restarts, re-advertises VNI 100
+    // and sends End-of-RIB: VNI 200's stale routes are swept at once (long
+    // before FRR's 120 s restart time), VNI 100's are fresh again.
+    fns.ip(&["link", "del", "vx200"]).expect("del vx200");
+    frr.restart_bgpd(&fns).expect("bgpd restart");
+    wait_established(&plane, ip(PEER), || frr.log_tail());
+    poll_until(
+        "stale routes refreshed or swept after End-of-RIB",
+        WAIT,
+        || {
+            (from_frr(&plane) == [(2, Some(100), m1, false), (3, Some(100), None, false)])
+                .then_some(())
+        },
+    )
+    .unwrap_or_else(|e| {
+        panic!(
+            "{e}: {:?}\nFRR: {:?}",
+            from_frr(&plane),
+            frr.vtysh("show bgp l2vpn evpn")
+        )
+    });
 }

@@ -459,3 +459,34 @@ async fn peer_closing_the_connection_is_a_connection_loss() {
         "detected at once, not by a timer"
     );
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_broken_header_gets_a_message_header_error() {
+    let connector = Arc::new(PipeConnector::default());
+    let (ours, mut far) = pipe();
+    connector.script.lock().expect("lock").push_back(Ok(ours));
+    let (tx, mut events) = mpsc::channel(64);
+    let (cmd, _task) = spawn_peer(
+        config(Ipv4Addr::new(10, 0, 0, 1), 90),
+        connector.clone(),
+        tx,
+    );
+    cmd.send(PeerCommand::Start).await.expect("start");
+    establish(&mut far, &mut events, 90).await;
+    // 19 octets whose marker is not all ones: connection not synchronized.
+    far.io.write_all(&[0u8; 19]).await.expect("write");
+    let sent = far.drain().await;
+    assert!(
+        matches!(sent.last(), Some(Message::Notification(n)) if (n.code, n.subcode) == (1, 1)),
+        "Message Header Error / Connection Not Synchronized: {sent:?}"
+    );
+    let reason = expect_event(&mut events, |e| match e {
+        PeerEvent::Down { reason, .. } => Some(reason),
+        _ => None,
+    })
+    .await;
+    assert!(
+        matches!(&reason, DownReason::NotificationSent(n) if n.code == 1),
+        "{reason:?}"
+    );
+}

@@ -257,6 +257,19 @@ impl Frr {
         neighbors: &[FrrNeighbor],
         advertise_all_vni: bool,
     ) -> Result<Frr> {
+        Frr::start_with(ns, asn, router_id, neighbors, advertise_all_vni, &[])
+    }
+
+    /// As [`Frr::start`], with `extra` lines under `router bgp` (e.g.
+    /// `bgp graceful-restart`).
+    pub fn start_with(
+        ns: &Netns,
+        asn: u32,
+        router_id: &str,
+        neighbors: &[FrrNeighbor],
+        advertise_all_vni: bool,
+        extra: &[&str],
+    ) -> Result<Frr> {
         let dir = tempfile::tempdir().map_err(|e| format!("frr: temp dir: {e}"))?;
         let d = dir.path();
         std::fs::create_dir_all(d.join("vty")).map_err(|e| format!("frr: {e}"))?;
@@ -278,6 +291,9 @@ impl Frr {
         );
         let _ = writeln!(b, "router bgp {asn}\n bgp router-id {router_id}");
         let _ = writeln!(b, " no bgp ebgp-requires-policy\n no bgp default ipv4-unicast\n no bgp network import-check");
+        for line in extra {
+            let _ = writeln!(b, " {line}");
+        }
         for n in neighbors {
             let a = n.address;
             let _ = writeln!(
@@ -317,42 +333,39 @@ impl Frr {
         );
         std::fs::write(d.join("zebra.conf"), zconf)
             .map_err(|e| format!("frr: write zebra.conf: {e}"))?;
-        let common = |cmd: &mut std::process::Command, name: &str| {
-            cmd.arg("-f")
-                .arg(d.join(format!("{name}.conf")))
-                .arg("-i")
-                .arg(d.join(format!("{name}.pid")))
-                .args(["-u", "root", "-g", "frrvty", "-P", "0", "-z"])
-                .arg(d.join("zserv.api"))
-                .arg("--vty_socket")
-                .arg(d.join("vty"))
-                .stdin(Stdio::null())
-                .stdout(Stdio::null())
-                .stderr(Stdio::null());
-        };
-        let bin = |name: &str| {
-            crate::which(name).unwrap_or_else(|| PathBuf::from("/usr/lib/frr").join(name))
-        };
-        let mut z = ns.command(bin("zebra"));
-        common(&mut z, "zebra");
-        let zebra = Child::spawn(z, "zebra")?;
+        let zebra = Child::spawn(daemon(ns, d, "zebra"), "zebra")?;
         poll_until("zebra's zserv socket", START_TIMEOUT, || {
             d.join("zserv.api").exists().then_some(())
         })?;
-        let mut bg = ns.command(bin("bgpd"));
-        common(&mut bg, "bgpd");
-        let bgpd = Child::spawn(bg, "bgpd")?;
+        let bgpd = Child::spawn(daemon(ns, d, "bgpd"), "bgpd")?;
         let frr = Frr {
             dir,
             ns: ns.name().to_string(),
             bgpd,
             zebra,
         };
-        poll_until("bgpd's vty", START_TIMEOUT, || {
-            frr.vtysh("show bgp summary").ok()
-        })
-        .map_err(|e| format!("{e}; log: {}", frr.log_tail()))?;
+        frr.wait_bgpd()?;
         Ok(frr)
+    }
+
+    fn wait_bgpd(&self) -> Result<()> {
+        poll_until("bgpd's vty", START_TIMEOUT, || {
+            self.vtysh("show bgp summary").ok()
+        })
+        .map(|_| ())
+        .map_err(|e| format!("{e}; log: {}", self.log_tail()))
+    }
+
+    /// SIGKILL to bgpd: it dies without a NOTIFICATION (zebra stays).
+    pub fn kill_bgpd(&mut self) {
+        self.bgpd.kill();
+    }
+
+    /// Starts bgpd again with the same configuration (after [`Frr::kill_bgpd`]).
+    pub fn restart_bgpd(&mut self, ns: &Netns) -> Result<()> {
+        self.bgpd.kill();
+        self.bgpd = Child::spawn(daemon(ns, self.dir.path(), "bgpd"), "bgpd")?;
+        self.wait_bgpd()
     }
 
     /// Runs one vtysh command against this FRR.
@@ -422,6 +435,10 @@ impl Frr {
         tail(&self.dir.path().join("bgpd.log"), 40)
     }
 
+    pub fn zebra_log_tail(&self) -> String {
+        tail(&self.dir.path().join("zebra.log"), 20)
+    }
+
     /// The namespace FRR runs in.
     pub fn ns_name(&self) -> &str {
         &self.ns
@@ -438,6 +455,24 @@ impl Drop for Frr {
     fn drop(&mut self) {
         self.stop();
     }
+}
+
+/// An FRR daemon (`zebra`, `bgpd`) for namespace `ns` with its files in `d`.
+fn daemon(ns: &Netns, d: &Path, name: &str) -> std::process::Command {
+    let bin = crate::which(name).unwrap_or_else(|| PathBuf::from("/usr/lib/frr").join(name));
+    let mut cmd = ns.command(bin);
+    cmd.arg("-f")
+        .arg(d.join(format!("{name}.conf")))
+        .arg("-i")
+        .arg(d.join(format!("{name}.pid")))
+        .args(["-u", "root", "-g", "frrvty", "-P", "0", "-z"])
+        .arg(d.join("zserv.api"))
+        .arg("--vty_socket")
+        .arg(d.join("vty"))
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    cmd
 }
 
 /// A VNI as FRR's `advertise-all-vni` wants it in its namespace: bridge

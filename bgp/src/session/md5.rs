@@ -109,6 +109,10 @@ mod tests {
         let peer: IpAddr = "127.0.0.2".parse().expect("addr");
         set_key(&s, peer, b"secret").expect("set key");
         set_key(&s, peer, b"").expect("remove key");
+        // A dual-stack listener takes IPv4 peers' keys as v4-mapped addresses.
+        let s6 = std::net::TcpListener::bind("[::1]:0").expect("bind v6");
+        let mapped = IpAddr::V6(std::net::Ipv4Addr::new(127, 0, 0, 2).to_ipv6_mapped());
+        set_key(&s6, mapped, b"secret").expect("set v4-mapped key");
         assert!(matches!(
             set_key(&s, peer, &[0u8; 81]),
             Err(Md5Error::KeyTooLong { len: 81, .. })

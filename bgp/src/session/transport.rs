@@ -79,10 +79,18 @@ pub fn listen(addr: SocketAddr) -> io::Result<TcpListener> {
 }
 
 /// Sets (or removes, with `None`) the MD5 key for connections from `peer`.
+///
+/// Note: removing a key that was never set fails (ENOENT).
 pub fn set_listener_key(
     listener: &TcpListener,
     peer: IpAddr,
     password: Option<&str>,
 ) -> Result<(), md5::Md5Error> {
+    // An IPv6 (dual-stack) listener sees IPv4 peers as v4-mapped addresses,
+    // and the kernel takes their keys only in that form on such a socket.
+    let peer = match (listener.local_addr().map(|a| a.is_ipv6()), peer) {
+        (Ok(true), IpAddr::V4(v4)) => IpAddr::V6(v4.to_ipv6_mapped()),
+        _ => peer,
+    };
     md5::set_key(listener, peer, password.unwrap_or("").as_bytes())
 }
