@@ -65,7 +65,7 @@ pub fn decode_path_attributes(
     params: &SessionParams,
 ) -> Result<DecodedAttributes, AttributeError> {
     let mut out = DecodedAttributes {
-        attributes: Vec::with_capacity(count_attributes(buf)),
+        attributes: Vec::with_capacity(8),
         ..Default::default()
     };
     // Type codes seen so far (one bit each), to find repeated attributes
@@ -184,25 +184,6 @@ pub fn decode_path_attributes(
         }
     }
     Ok(out)
-}
-
-/// How many attribute headers the field holds (up to the first that does
-/// not fit): the exact capacity of the attribute vector. An attribute value
-/// is a large enum; a vector sized for a guess would be a larger, slower
-/// allocation for the usual 3 to 6 attributes.
-fn count_attributes(buf: &[u8]) -> usize {
-    let (mut n, mut rest) = (0, buf);
-    while let Some(&[flags, _, l0, l1]) = rest.first_chunk::<4>() {
-        let (hdr, len) = if flags & flags::EXTENDED_LENGTH != 0 {
-            (4, usize::from(u16::from_be_bytes([l0, l1])))
-        } else {
-            (3, usize::from(l0))
-        };
-        n += 1;
-        rest = rest.get(hdr + len..).unwrap_or_default();
-    }
-    // A last attribute of 3 octets or less (an empty ATOMIC_AGGREGATE).
-    n + usize::from(!rest.is_empty())
 }
 
 fn list_overrun(out: &mut DecodedAttributes, what: &'static str, needed: usize, available: usize) {
