@@ -68,6 +68,17 @@ pub fn decode_path_attributes(
         attributes: Vec::with_capacity(8),
         ..Default::default()
     };
+    decode_path_attributes_into(buf, params, &mut out)?;
+    Ok(out)
+}
+
+/// [`decode_path_attributes`] into the caller's (empty) value, so that the
+/// UPDATE decoder moves nothing large through a return value.
+pub(crate) fn decode_path_attributes_into(
+    buf: &[u8],
+    params: &SessionParams,
+    out: &mut DecodedAttributes,
+) -> Result<(), AttributeError> {
     // Type codes seen so far (one bit each), to find repeated attributes
     // (RFC 7606 section 3 (g)).
     let (mut seen_low, mut seen_high) = (0u128, 0u128);
@@ -88,14 +99,14 @@ pub fn decode_path_attributes(
             // RFC 7606 section 4, second case: fewer octets than an attribute
             // header. The NLRI field is still located by the Total Path
             // Attribute Length, so treat-as-withdraw.
-            list_overrun(&mut out, "attribute header", 3, start.len());
+            list_overrun(out, "attribute header", 3, start.len());
             break;
         };
         let hdr_len = start.len() - r.remaining();
         let Some(value) = r.take(len) else {
             // RFC 7606 section 4, first case: the attribute overruns the field.
             let available = r.remaining();
-            list_overrun(&mut out, "attribute value", len, available);
+            list_overrun(out, "attribute value", len, available);
             break;
         };
         let raw = &start[..hdr_len + len];
@@ -183,7 +194,7 @@ pub fn decode_path_attributes(
             }
         }
     }
-    Ok(out)
+    Ok(())
 }
 
 fn list_overrun(out: &mut DecodedAttributes, what: &'static str, needed: usize, available: usize) {
