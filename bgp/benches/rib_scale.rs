@@ -96,15 +96,18 @@ fn main() {
                 AttrValue::LocalPref(100).into(),
                 AttrValue::OriginatorId(vtep).into(),
                 AttrValue::ClusterList(vec![Ipv4Addr::new(10, 0, 0, 254)]).into(),
-                AttrValue::ExtendedCommunities(vec![
-                    ExtendedCommunity::RouteTarget(RouteTarget::As2 {
-                        asn: 65000,
-                        value: vni,
-                    }),
-                    ExtendedCommunity::Encapsulation {
-                        tunnel_type: TUNNEL_TYPE_VXLAN,
-                    },
-                ])
+                AttrValue::ExtendedCommunities(
+                    vec![
+                        ExtendedCommunity::RouteTarget(RouteTarget::As2 {
+                            asn: 65000,
+                            value: vni,
+                        }),
+                        ExtendedCommunity::Encapsulation {
+                            tunnel_type: TUNNEL_TYPE_VXLAN,
+                        },
+                    ]
+                    .into(),
+                )
                 .into(),
             ];
             let nlri: Vec<EvpnNlri> = (0..BATCH)

@@ -48,18 +48,22 @@ fn attrs() -> Vec<PathAttribute> {
         PathAttribute::from(AttrValue::AsPath(AsPath {
             segments: vec![AsSegment {
                 kind: AsSegmentType::AsSequence,
-                asns: vec![65000],
-            }],
+                asns: vec![65000].into(),
+            }]
+            .into(),
         })),
-        PathAttribute::from(AttrValue::ExtendedCommunities(vec![
-            ExtendedCommunity::RouteTarget(RouteTarget::As2 {
-                asn: 65000,
-                value: 100,
-            }),
-            ExtendedCommunity::Encapsulation {
-                tunnel_type: TUNNEL_TYPE_VXLAN,
-            },
-        ])),
+        PathAttribute::from(AttrValue::ExtendedCommunities(
+            vec![
+                ExtendedCommunity::RouteTarget(RouteTarget::As2 {
+                    asn: 65000,
+                    value: 100,
+                }),
+                ExtendedCommunity::Encapsulation {
+                    tunnel_type: TUNNEL_TYPE_VXLAN,
+                },
+            ]
+            .into(),
+        )),
     ]
 }
 

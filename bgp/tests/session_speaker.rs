@@ -301,16 +301,18 @@ mod scripted {
                 AttrValue::AsPath(AsPath {
                     segments: vec![AsSegment {
                         kind: AsSegmentType::AsSequence,
-                        asns: vec![self.asn],
-                    }],
+                        asns: vec![self.asn].into(),
+                    }]
+                    .into(),
                 })
                 .into(),
-                AttrValue::ExtendedCommunities(vec![ExtendedCommunity::RouteTarget(
-                    RouteTarget::As2 {
+                AttrValue::ExtendedCommunities(
+                    vec![ExtendedCommunity::RouteTarget(RouteTarget::As2 {
                         asn: 65003,
                         value: 100,
-                    },
-                )])
+                    })]
+                    .into(),
+                )
                 .into(),
             ];
             for m in encode_evpn_reach(&attrs, &MpNextHop::V4(ID), &nlri, &SessionParams::default())

@@ -184,9 +184,9 @@ proptest! {
         let attrs = [
             PathAttribute::from(AttrValue::Origin(Origin::Igp)),
             PathAttribute::from(AttrValue::AsPath(AsPath {
-                segments: vec![AsSegment { kind: AsSegmentType::AsSequence, asns: vec![65000] }],
+                segments: vec![AsSegment { kind: AsSegmentType::AsSequence, asns: vec![65000].into() }].into(),
             })),
-            PathAttribute::from(AttrValue::ExtendedCommunities(ext)),
+            PathAttribute::from(AttrValue::ExtendedCommunities(ext.into())),
         ];
         let nlri: Vec<_> = routes.iter().cloned().map(|route| EvpnNlri { path_id: None, route }).collect();
         let msgs = encode_evpn_reach(&attrs, &MpNextHop::from(vtep), &nlri, &params).expect("packs");

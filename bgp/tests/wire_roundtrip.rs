@@ -206,10 +206,15 @@ fn as_path(four_octet: bool) -> BoxedStrategy<AsPath> {
             Just(AsSegmentType::ConfedSet),
         ];
         vec(
-            (kind, vec(asn, 1..6)).prop_map(|(kind, asns)| AsSegment { kind, asns }),
+            (kind, vec(asn, 1..6)).prop_map(|(kind, asns)| AsSegment {
+                kind,
+                asns: asns.into(),
+            }),
             0..4,
         )
-        .prop_map(|segments| AsPath { segments })
+        .prop_map(|segments| AsPath {
+            segments: segments.into(),
+        })
     };
     s.boxed()
 }
@@ -372,7 +377,9 @@ fn attributes(four_octet: bool, add_path: bool) -> BoxedStrategy<Vec<PathAttribu
         );
         let opt2 = (
             prop::option::of(mp_unreach(add_path)),
-            prop::option::of(vec(ext_community(), 1..8).prop_map(AttrValue::ExtendedCommunities)),
+            prop::option::of(
+                vec(ext_community(), 1..8).prop_map(|c| AttrValue::ExtendedCommunities(c.into())),
+            ),
             prop::option::of(as_path(true).prop_map(AttrValue::As4Path)),
             prop::option::of((any::<u32>(), any::<[u8; 4]>()).prop_map(|(asn, a)| {
                 AttrValue::As4Aggregator {

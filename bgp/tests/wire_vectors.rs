@@ -186,21 +186,25 @@ fn gobgp_type2_mac_ipv4() {
         Some(&AttrValue::AsPath(AsPath {
             segments: vec![AsSegment {
                 kind: AsSegmentType::AsSequence,
-                asns: vec![65000]
+                asns: vec![65000].into()
             }]
+            .into()
         }))
     );
     assert_eq!(
         u.attribute(type_code::EXTENDED_COMMUNITIES),
-        Some(&AttrValue::ExtendedCommunities(vec![
-            ExtendedCommunity::RouteTarget(RouteTarget::As2 {
-                asn: 65000,
-                value: 100
-            }),
-            ExtendedCommunity::Encapsulation {
-                tunnel_type: TUNNEL_TYPE_VXLAN
-            },
-        ]))
+        Some(&AttrValue::ExtendedCommunities(
+            vec![
+                ExtendedCommunity::RouteTarget(RouteTarget::As2 {
+                    asn: 65000,
+                    value: 100
+                }),
+                ExtendedCommunity::Encapsulation {
+                    tunnel_type: TUNNEL_TYPE_VXLAN
+                },
+            ]
+            .into()
+        ))
     );
     let m = reach(&u);
     assert_eq!((m.afi, m.safi), (25, 70));
@@ -295,8 +299,9 @@ fn frr_readvertisement_packs_three_routes_with_extended_length() {
         Some(&AttrValue::AsPath(AsPath {
             segments: vec![AsSegment {
                 kind: AsSegmentType::AsSequence,
-                asns: vec![65001, 65000]
+                asns: vec![65001, 65000].into()
             }]
+            .into()
         }))
     );
 }
@@ -357,15 +362,18 @@ fn frr_five_routes_in_one_update() {
     );
     assert_eq!(
         u.attribute(type_code::EXTENDED_COMMUNITIES),
-        Some(&AttrValue::ExtendedCommunities(vec![
-            ExtendedCommunity::Encapsulation {
-                tunnel_type: TUNNEL_TYPE_VXLAN
-            },
-            ExtendedCommunity::RouteTarget(RouteTarget::As2 {
-                asn: 65001,
-                value: 100
-            }),
-        ]))
+        Some(&AttrValue::ExtendedCommunities(
+            vec![
+                ExtendedCommunity::Encapsulation {
+                    tunnel_type: TUNNEL_TYPE_VXLAN
+                },
+                ExtendedCommunity::RouteTarget(RouteTarget::As2 {
+                    asn: 65001,
+                    value: 100
+                }),
+            ]
+            .into()
+        ))
     );
 }
 

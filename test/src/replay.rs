@@ -62,19 +62,23 @@ impl Replay {
             AttrValue::AsPath(AsPath {
                 segments: vec![AsSegment {
                     kind: AsSegmentType::AsSequence,
-                    asns: vec![self.local_asn],
-                }],
+                    asns: vec![self.local_asn].into(),
+                }]
+                .into(),
             })
             .into(),
-            AttrValue::ExtendedCommunities(vec![
-                ExtendedCommunity::RouteTarget(RouteTarget::As2 {
-                    asn: asn16,
-                    value: self.vni,
-                }),
-                ExtendedCommunity::Encapsulation {
-                    tunnel_type: TUNNEL_TYPE_VXLAN,
-                },
-            ])
+            AttrValue::ExtendedCommunities(
+                vec![
+                    ExtendedCommunity::RouteTarget(RouteTarget::As2 {
+                        asn: asn16,
+                        value: self.vni,
+                    }),
+                    ExtendedCommunity::Encapsulation {
+                        tunnel_type: TUNNEL_TYPE_VXLAN,
+                    },
+                ]
+                .into(),
+            )
             .into(),
         ]
     }

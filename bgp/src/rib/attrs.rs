@@ -253,7 +253,7 @@ fn prepend(path: &mut AsPath, asn: u32) {
             0,
             AsSegment {
                 kind: AsSegmentType::AsSequence,
-                asns: vec![asn],
+                asns: vec![asn].into(),
             },
         ),
     }
@@ -370,13 +370,14 @@ mod tests {
                     segments: vec![
                         AsSegment {
                             kind: AsSegmentType::AsSequence,
-                            asns: vec![65001, 65002],
+                            asns: vec![65001, 65002].into(),
                         },
                         AsSegment {
                             kind: AsSegmentType::AsSet,
-                            asns: vec![1, 2, 3],
+                            asns: vec![1, 2, 3].into(),
                         },
-                    ],
+                    ]
+                    .into(),
                 })
                 .into(),
                 AttrValue::MultiExitDisc(5).into(),

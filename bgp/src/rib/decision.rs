@@ -170,8 +170,9 @@ mod tests {
             AttrValue::AsPath(AsPath {
                 segments: vec![AsSegment {
                     kind: AsSegmentType::AsSequence,
-                    asns: a.path,
-                }],
+                    asns: a.path.into(),
+                }]
+                .into(),
             })
             .into(),
         ];
@@ -189,10 +190,9 @@ mod tests {
         }
         if let Some((sticky, sequence)) = a.mobility {
             attrs.push(
-                AttrValue::ExtendedCommunities(vec![ExtendedCommunity::MacMobility {
-                    sticky,
-                    sequence,
-                }])
+                AttrValue::ExtendedCommunities(
+                    vec![ExtendedCommunity::MacMobility { sticky, sequence }].into(),
+                )
                 .into(),
             );
         }

@@ -637,7 +637,7 @@ impl Rib {
         let mut attrs: Vec<PathAttribute> = vec![
             AttrValue::Origin(Origin::Igp).into(),
             AttrValue::AsPath(AsPath::default()).into(),
-            AttrValue::ExtendedCommunities(ext).into(),
+            AttrValue::ExtendedCommunities(ext.into()).into(),
         ];
         if let Some(p) = pmsi {
             attrs.push(AttrValue::PmsiTunnel(p).into());

@@ -10,7 +10,22 @@
 use super::community::ExtendedCommunity;
 use super::evpn::EvpnNlri;
 use bytes::Bytes;
+use smallvec::SmallVec;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
+// Inline capacities of the small lists a decoded UPDATE carries: what
+// GoBGP and FRR send for one EVPN route fits without a heap allocation
+// (an AS_PATH of one segment of up to 4 ASNs, up to 4 extended
+// communities), which is most of the cost of decoding one route
+// per UPDATE. Longer lists spill to the heap. Build them from a `Vec` with
+// `.into()`.
+
+/// The ASNs of one AS_PATH segment.
+pub type Asns = SmallVec<[u32; 4]>;
+/// The segments of an AS_PATH.
+pub type AsSegments = SmallVec<[AsSegment; 1]>;
+/// The EXTENDED_COMMUNITIES of an UPDATE.
+pub type ExtCommunities = SmallVec<[ExtendedCommunity; 4]>;
 
 /// Attribute flag bits (RFC 4271 section 4.3).
 pub mod flags {
@@ -79,14 +94,14 @@ pub enum AsSegmentType {
 #[derive(Clone, PartialEq, Eq, Hash, Debug)]
 pub struct AsSegment {
     pub kind: AsSegmentType,
-    pub asns: Vec<u32>,
+    pub asns: Asns,
 }
 
 /// AS_PATH or AS4_PATH. Whether ASNs are 2 or 4 octets on the wire depends
 /// on the session (4-octet AS capability) for AS_PATH; AS4_PATH is always 4.
 #[derive(Clone, PartialEq, Eq, Hash, Debug, Default)]
 pub struct AsPath {
-    pub segments: Vec<AsSegment>,
+    pub segments: AsSegments,
 }
 
 /// The next hop of MP_REACH_NLRI (RFC 4760 section 3). For EVPN it is the
@@ -217,7 +232,7 @@ pub enum AttrValue {
     ClusterList(Vec<Ipv4Addr>),
     MpReachNlri(MpReach),
     MpUnreachNlri(MpUnreach),
-    ExtendedCommunities(Vec<ExtendedCommunity>),
+    ExtendedCommunities(ExtCommunities),
     As4Path(AsPath),
     As4Aggregator {
         asn: u32,

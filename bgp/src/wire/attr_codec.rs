@@ -68,6 +68,17 @@ pub fn decode_path_attributes(
         attributes: Vec::with_capacity(8),
         ..Default::default()
     };
+    decode_path_attributes_into(buf, params, &mut out)?;
+    Ok(out)
+}
+
+/// [`decode_path_attributes`] into the caller's (empty) value, so that the
+/// UPDATE decoder moves nothing large through a return value.
+pub(crate) fn decode_path_attributes_into(
+    buf: &[u8],
+    params: &SessionParams,
+    out: &mut DecodedAttributes,
+) -> Result<(), AttributeError> {
     // Type codes seen so far (one bit each), to find repeated attributes
     // (RFC 7606 section 3 (g)).
     let (mut seen_low, mut seen_high) = (0u128, 0u128);
@@ -88,14 +99,14 @@ pub fn decode_path_attributes(
             // RFC 7606 section 4, second case: fewer octets than an attribute
             // header. The NLRI field is still located by the Total Path
             // Attribute Length, so treat-as-withdraw.
-            list_overrun(&mut out, "attribute header", 3, start.len());
+            list_overrun(out, "attribute header", 3, start.len());
             break;
         };
         let hdr_len = start.len() - r.remaining();
         let Some(value) = r.take(len) else {
             // RFC 7606 section 4, first case: the attribute overruns the field.
             let available = r.remaining();
-            list_overrun(&mut out, "attribute value", len, available);
+            list_overrun(out, "attribute value", len, available);
             break;
         };
         let raw = &start[..hdr_len + len];
@@ -183,7 +194,7 @@ pub fn decode_path_attributes(
             }
         }
     }
-    Ok(out)
+    Ok(())
 }
 
 fn list_overrun(out: &mut DecodedAttributes, what: &'static str, needed: usize, available: usize) {
@@ -287,21 +298,33 @@ fn decode_value(
             _ => return Err(len_fault("1", value.len(), TreatAsWithdraw)),
         },
         // RFC 7606 section 7.2: a malformed AS_PATH: treat-as-withdraw.
-        AS_PATH => AttrValue::AsPath(decode_as_path(value, params.four_octet_as).map_err(|m| {
-            fault(
-                AttrFault::Malformed(m),
-                TreatAsWithdraw,
-                sub::MALFORMED_AS_PATH,
-            )
-        })?),
         // RFC 6793 section 6: a malformed AS4_PATH is discarded.
-        AS4_PATH => AttrValue::As4Path(decode_as_path(value, true).map_err(|m| {
-            fault(
-                AttrFault::Malformed(m),
-                AttributeDiscard,
-                sub::MALFORMED_AS_PATH,
-            )
-        })?),
+        AS_PATH | AS4_PATH => {
+            let (four_octet, action, v) = if t == AS_PATH {
+                let v = AttrValue::AsPath(AsPath::default());
+                (params.four_octet_as, TreatAsWithdraw, v)
+            } else {
+                (
+                    true,
+                    AttributeDiscard,
+                    AttrValue::As4Path(AsPath::default()),
+                )
+            };
+            // Built in place: the segments are inline in the value, and
+            // moving a whole attribute costs more than parsing it.
+            out.push(PathAttribute { flags, value: v });
+            let parsed = match out.last_mut() {
+                Some(PathAttribute {
+                    value: AttrValue::AsPath(p) | AttrValue::As4Path(p),
+                    ..
+                }) => decode_as_path(value, four_octet, p),
+                _ => Ok(()),
+            };
+            return parsed.map_err(|m| {
+                out.pop();
+                fault(AttrFault::Malformed(m), action, sub::MALFORMED_AS_PATH)
+            });
+        }
         // RFC 7606 section 7.3: NEXT_HOP length other than 4: treat-as-withdraw.
         NEXT_HOP => match <[u8; 4]>::try_from(value) {
             Ok(a) => AttrValue::NextHop(Ipv4Addr::from(a)),
@@ -368,12 +391,28 @@ fn decode_value(
         MP_REACH_NLRI => AttrValue::MpReachNlri(decode_mp_reach(value, params)?),
         MP_UNREACH_NLRI => AttrValue::MpUnreachNlri(decode_mp_unreach(value, params)?),
         // RFC 7606 section 7.14: not a non-zero multiple of 8: treat-as-withdraw.
-        EXTENDED_COMMUNITIES => AttrValue::ExtendedCommunities(items(
-            value,
-            "a non-zero multiple of 8",
-            TreatAsWithdraw,
-            ExtendedCommunity::from_bytes,
-        )?),
+        EXTENDED_COMMUNITIES => {
+            if value.is_empty() || value.len() % 8 != 0 {
+                let n = value.len();
+                return Err(len_fault("a non-zero multiple of 8", n, TreatAsWithdraw));
+            }
+            // Built in place, as AS_PATH.
+            let v = AttrValue::ExtendedCommunities(ExtCommunities::new());
+            out.push(PathAttribute { flags, value: v });
+            if let Some(PathAttribute {
+                value: AttrValue::ExtendedCommunities(list),
+                ..
+            }) = out.last_mut()
+            {
+                list.reserve_exact(value.len() / 8);
+                for c in value.chunks_exact(8) {
+                    if let Ok(a) = <[u8; 8]>::try_from(c) {
+                        list.push(ExtendedCommunity::from_bytes(a));
+                    }
+                }
+            }
+            return Ok(());
+        }
         // RFC 8092 section 6: not a non-zero multiple of 12: treat-as-withdraw.
         LARGE_COMMUNITY => AttrValue::LargeCommunities(items(
             value,
@@ -399,11 +438,11 @@ fn decode_value(
     Ok(())
 }
 
-/// AS_PATH segments (RFC 4271 section 4.3, RFC 6793): a segment is
-/// malformed when its type is unknown, its length is 0 or it overruns.
-fn decode_as_path(value: &[u8], four_octet: bool) -> Result<AsPath, &'static str> {
+/// AS_PATH segments (RFC 4271 section 4.3, RFC 6793), appended to `path`:
+/// a segment is malformed when its type is unknown, its length is 0 or it
+/// overruns.
+fn decode_as_path(value: &[u8], four_octet: bool, path: &mut AsPath) -> Result<(), &'static str> {
     let width = if four_octet { 4 } else { 2 };
-    let mut segments = Vec::with_capacity(1);
     let mut r = Reader::new(value);
     while !r.is_empty() {
         let (Some(kind), Some(count)) = (r.u8(), r.u8()) else {
@@ -422,7 +461,14 @@ fn decode_as_path(value: &[u8], four_octet: bool) -> Result<AsPath, &'static str
         let body = r
             .take(usize::from(count) * width)
             .ok_or("segment overruns the attribute")?;
-        let mut asns = Vec::with_capacity(usize::from(count));
+        path.segments.push(AsSegment {
+            kind,
+            asns: Asns::new(),
+        });
+        let Some(AsSegment { asns, .. }) = path.segments.last_mut() else {
+            continue;
+        };
+        asns.reserve_exact(usize::from(count));
         if four_octet {
             for c in body.chunks_exact(4) {
                 if let Ok(a) = <[u8; 4]>::try_from(c) {
@@ -436,9 +482,8 @@ fn decode_as_path(value: &[u8], four_octet: bool) -> Result<AsPath, &'static str
                 }
             }
         }
-        segments.push(AsSegment { kind, asns });
     }
-    Ok(AsPath { segments })
+    Ok(())
 }
 
 fn mp_fault(fault: AttrFault) -> Fault {

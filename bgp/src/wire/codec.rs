@@ -9,7 +9,9 @@
 //! need-more, complete or malformed and never waits on a bad length.
 
 use super::attr::*;
-use super::attr_codec::{decode_path_attributes, decode_prefixes, put_prefixes};
+use super::attr_codec::{
+    decode_path_attributes_into, decode_prefixes, put_prefixes, DecodedAttributes,
+};
 use super::error::{
     update_subcode, AttrFault, AttributeError, EncodeError, ErrorAction, MessageError,
 };
@@ -113,7 +115,8 @@ fn decode_inner(
     let msg_type = header[18];
     let m = match msg_type {
         msg_type::OPEN => Message::Open(decode_open(body, field)?),
-        msg_type::UPDATE => Message::Update(decode_update(body, field, params, diagnostics)?),
+        // Returned as it is: the message is written once, in the caller's slot.
+        msg_type::UPDATE => return decode_update(body, field, params, diagnostics),
         msg_type::NOTIFICATION => {
             let [code, subcode, data @ ..] = body else {
                 return Err(MessageError::bad_length(
@@ -519,7 +522,7 @@ fn decode_update(
     field: u16,
     params: &SessionParams,
     diagnostics: Option<&mut Vec<AttributeError>>,
-) -> Result<Update, MessageError> {
+) -> Result<Message, MessageError> {
     if body.len() < 4 {
         return Err(MessageError::bad_length(field, "UPDATE needs 23 octets"));
     }
@@ -573,7 +576,11 @@ fn decode_update(
     };
     let withdrawn = prefixes(withdrawn)?;
     let nlri = prefixes(r.rest())?;
-    let decoded = decode_path_attributes(attrs, params)
+    let mut decoded = DecodedAttributes {
+        attributes: Vec::with_capacity(8),
+        ..Default::default()
+    };
+    decode_path_attributes_into(attrs, params, &mut decoded)
         .map_err(|e| MessageError::UpdateSessionReset(Box::new(e)))?;
     let mut withdraw = decoded.withdraw;
     let attributes = decoded.attributes;
@@ -646,11 +653,11 @@ fn decode_update(
     if let Some(d) = diagnostics {
         d.extend(decoded.discarded);
     }
-    Ok(Update {
+    Ok(Message::Update(Update {
         withdrawn,
         attributes,
         nlri,
-    })
+    }))
 }
 
 fn encode_update(

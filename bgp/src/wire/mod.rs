@@ -10,8 +10,12 @@
 //! - Decoding is a hand-written bounds-checked cursor over `&[u8]`
 //!   (`reader`): every read returns `Option`, so a short buffer becomes a
 //!   typed error where the decoder knows what it was reading. Fixed-size
-//!   fields decode into plain values (an EVPN route allocates nothing);
-//!   only variable lists (AS path segments, communities, NLRI) allocate.
+//!   fields decode into plain values (an EVPN route allocates nothing).
+//!   Variable lists allocate, except the short AS_PATH and extended
+//!   community lists of the usual EVPN UPDATE, which are inline
+//!   ([`Asns`], [`AsSegments`], [`ExtCommunities`]) and built in place in
+//!   the attribute vector: one route per UPDATE (GoBGP) then costs two
+//!   allocations (attributes, NLRI).
 //! - Encoding appends to a [`bytes::BytesMut`]; lengths are back-patched and
 //!   checked, never truncated ([`EncodeError`]). [`encode_evpn_reach`] packs
 //!   many NLRI with identical attributes into each UPDATE up to the

@@ -129,9 +129,10 @@ impl Attrs {
                 } else {
                     vec![AsSegment {
                         kind: AsSegmentType::AsSequence,
-                        asns: self.as_path.clone(),
+                        asns: self.as_path.clone().into(),
                     }]
-                },
+                }
+                .into(),
             })
             .into(),
         ];
@@ -151,7 +152,7 @@ impl Attrs {
         ext.push(ExtendedCommunity::Encapsulation {
             tunnel_type: TUNNEL_TYPE_VXLAN,
         });
-        v.push(AttrValue::ExtendedCommunities(ext).into());
+        v.push(AttrValue::ExtendedCommunities(ext.into()).into());
         if let Some((label, ep)) = self.pmsi {
             v.push(
                 AttrValue::PmsiTunnel(PmsiTunnel {
