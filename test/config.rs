@@ -558,51 +558,64 @@ fn planed_usage_errors_exit_2() {
 
 #[test]
 fn planed_logs_to_stderr_and_plane_log_overrides_the_level() {
+    // planed really runs here: inside a namespace of the test's own, on a
+    // loopback port, with its state file in a tempdir, stopped by SIGTERM.
+    plane_test::require_root!();
+    let ns = plane_test::Netns::new("log").unwrap();
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("plane.toml");
-    std::fs::write(&path, format!("{MINIMAL}[log]\nlevel = \"info\"\n")).unwrap();
-    let run = |plane_log: Option<&str>| {
-        let mut cmd = planed();
+    let config = MINIMAL.replace("[underlay]", "listen = \"127.0.0.1:1790\"\n[underlay]");
+    std::fs::write(&path, format!("{config}[log]\nlevel = \"info\"\n")).unwrap();
+    let socket = dir.path().join("s.sock");
+    let run = |plane_log: Option<&str>| -> (Option<i32>, String) {
+        let _ = std::fs::remove_file(&socket);
+        let log = dir.path().join("stderr.log");
+        let mut cmd = ns.command(env!("CARGO_BIN_EXE_planed"));
         cmd.arg("--config")
             .arg(&path)
             .arg("--socket")
-            .arg(dir.path().join("s.sock"));
+            .arg(&socket)
+            .arg("--state-file")
+            .arg(dir.path().join("endpoints.json"))
+            .stdout(std::process::Stdio::null())
+            .stderr(std::fs::File::create(&log).unwrap());
         match plane_log {
             Some(f) => cmd.env("PLANE_LOG", f),
             None => cmd.env_remove("PLANE_LOG"),
         };
-        let out = cmd.output().unwrap();
-        (
-            out.status.code(),
-            String::from_utf8_lossy(&out.stderr).into_owned(),
-            out.stdout,
-        )
+        let mut child = plane_test::Child::spawn(cmd, "planed").unwrap();
+        // Ready once the control socket exists, or done when it exits.
+        plane_test::poll_until("planed to serve or exit", Duration::from_secs(20), || {
+            (socket.exists() || !child.running()).then_some(())
+        })
+        .unwrap();
+        if child.running() {
+            child.signal(nix::sys::signal::Signal::SIGTERM).unwrap();
+        }
+        let status = child.wait_timeout(Duration::from_secs(20)).unwrap();
+        (status.code(), std::fs::read_to_string(&log).unwrap())
     };
-    // The daemon is not wired yet: it logs its config, then says so (exit 1).
-    let (code, stderr, stdout) = run(None);
-    assert_eq!(code, Some(1));
-    assert!(stdout.is_empty());
+    let (code, stderr) = run(None);
+    assert_eq!(code, Some(0), "SIGTERM is a clean stop: {stderr}");
     assert!(
-        stderr.contains("INFO") && stderr.contains("config loaded"),
+        stderr.contains("INFO") && stderr.contains("planed starting"),
         "{stderr}"
     );
     assert!(
-        stderr.contains(&format!(
-            "control socket {}",
-            dir.path().join("s.sock").display()
-        )),
+        stderr.contains(&format!("control socket {}", socket.display())),
         "--socket applied: {stderr}"
     );
     assert!(
         !stderr.contains('\u{1b}'),
         "no colours when stderr is not a terminal: {stderr:?}"
     );
-    let (_, stderr, _) = run(Some("error"));
+    let (code, stderr) = run(Some("error"));
+    assert_eq!(code, Some(0), "{stderr}");
     assert!(
-        !stderr.contains("config loaded") && stderr.contains("not wired yet"),
-        "{stderr}"
+        !stderr.contains("INFO"),
+        "PLANE_LOG=error hides info: {stderr}"
     );
-    let (code, stderr, _) = run(Some("plane=notalevel"));
+    let (code, stderr) = run(Some("plane=notalevel"));
     assert_eq!(code, Some(1));
     assert!(
         stderr.contains("PLANE_LOG: invalid tracing filter"),
