@@ -18,6 +18,8 @@
 //!   come back.
 //! - `local_endpoints_are_learned`: MACs from bridge FDB notifications and IPs
 //!   from ARP/ND snooping are reported as events.
+//! - `plumbed_container_port_carries_traffic`: a veth made by
+//!   `plane::endpoint`, attached by the dataplane, carries a ping.
 
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
@@ -659,9 +661,13 @@ fn local_endpoints_are_learned() {
     );
 }
 
+/// The container plumbing planed and plane-cni use (`plane::endpoint`),
+/// with the host end left unattached and handed to the dataplane as a local
+/// port, as planed does for `endpoint add --netns`: the port joins the VNI's
+/// bridge and the container reaches the other host over VXLAN.
 #[test]
-fn veth_helper_plumbs_a_container() {
-    use plane_dataplane::netlink::veth::{create_veth, NetnsRef, VethSpec};
+fn plumbed_container_port_carries_traffic() {
+    use plane::endpoint::{self, VethSpec};
     require_root!();
     let t = TwoHosts::new().expect("topology");
     let rt = rt();
@@ -680,26 +686,28 @@ fn veth_helper_plumbs_a_container() {
     let c3 = plane_test::Netns::new("c").expect("netns");
     let mac3 = Mac::from_str("02:00:00:00:00:03").expect("mac");
     let spec = VethSpec {
+        netns: c3.path(),
+        ifname: "eth0".into(),
         host_ifname: "vc3".into(),
-        netns: NetnsRef::Path(c3.path()),
-        container_ifname: "eth0".into(),
-        mac: Some(mac3),
+        mac: plane_bgp::wire::MacAddr(mac3.0),
+        mtu: Some(1450),
         addresses: vec![
             "10.0.0.3/24".parse().expect("net"),
             "fd00:10::3/64".parse().expect("net"),
         ],
-        mtu: 1450,
+        routes: Vec::new(),
+        bridge: None,
     };
-    let got = plane_test::topo::in_netns(&t.h1.ns.path(), move || {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .expect("runtime");
-        rt.block_on(create_veth(&spec))
+    let inside_ns = c3.path();
+    let (veth, inside) = plane_test::topo::in_netns(&t.h1.ns.path(), move || {
+        let veth = endpoint::create(&spec)?;
+        Ok::<_, endpoint::EndpointError>((veth, endpoint::inspect(&inside_ns, "eth0")?))
     })
     .expect("thread")
-    .expect("create_veth");
-    assert_eq!(got, mac3);
+    .expect("endpoint::create");
+    assert_eq!(veth.mtu, 1450);
+    let inside = inside.expect("eth0 in the container");
+    assert_eq!(inside.mac.map(|m| m.0), Some(mac3.0));
     let r = rt
         .block_on(d1.dp.add_local_port(vni10(), "vc3"))
         .expect("add port");

@@ -984,4 +984,3 @@ pub(crate) fn parse_neigh(n: &NeighbourMessage) -> Option<(u32, IpAddr, NeighObs
 
 pub mod monitor;
 pub use monitor::spawn_monitor;
-pub mod veth;
