@@ -87,8 +87,8 @@ impl View {
             return m;
         }
         for rt in path.attrs.route_targets() {
-            // `*:N` matches AS-type RTs only (types 0x00 and 0x02), as the
-            // config's RtMatch and FRR's `route-target import *:N`.
+            // `*:N` matches AS-type RTs only (types 0x00 and 0x02), as
+            // `RtMatch::matches` and FRR's `route-target import *:N`.
             let any_value = match rt {
                 RouteTarget::As2 { value, .. } => Some(value),
                 RouteTarget::As4 { value, .. } => Some(u32::from(value)),
