@@ -221,12 +221,7 @@ impl NetlinkBackend {
         let mut answer = None;
         while let Some(m) = stream.next().await {
             if let NetlinkPayload::Error(e) = m.payload {
-                let r = match e.code {
-                    None => Ok(()),
-                    Some(c) => Err(OpError::Kernel {
-                        errno: c.get().saturating_abs(),
-                    }),
-                };
+                let r = ack_result(e.code);
                 answer = Some((m.header.sequence_number, r));
             }
         }
@@ -245,12 +240,7 @@ impl NetlinkBackend {
         let mut answers: Vec<(u32, Result<(), OpError>)> = Vec::with_capacity(sent);
         while let Some(m) = stream.next().await {
             if let NetlinkPayload::Error(e) = m.payload {
-                let r = match e.code {
-                    None => Ok(()),
-                    Some(c) => Err(OpError::Kernel {
-                        errno: c.get().saturating_abs(),
-                    }),
-                };
+                let r = ack_result(e.code);
                 answers.push((m.header.sequence_number, r));
             }
         }
@@ -980,6 +970,17 @@ pub(crate) fn parse_neigh(n: &NeighbourMessage) -> Option<(u32, IpAddr, NeighObs
             valid,
         },
     ))
+}
+
+/// The outcome an `NLMSG_ERROR` answer carries: no code is the ACK, a code
+/// is the kernel's negative errno.
+fn ack_result(code: Option<std::num::NonZeroI32>) -> Result<(), OpError> {
+    match code {
+        None => Ok(()),
+        Some(c) => Err(OpError::Kernel {
+            errno: c.get().saturating_abs(),
+        }),
+    }
 }
 
 pub mod monitor;
