@@ -556,40 +556,60 @@ fn planed_usage_errors_exit_2() {
     assert_eq!(out.status.code(), Some(2));
 }
 
+/// planed runs for real here (it is wired now), so it runs in a namespace of
+/// its own with its state file in a tempdir, and is stopped once its control
+/// socket exists: nothing binds or writes in the host.
 #[test]
 fn planed_logs_to_stderr_and_plane_log_overrides_the_level() {
+    plane_test::require_root!();
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("plane.toml");
     std::fs::write(&path, format!("{MINIMAL}[log]\nlevel = \"info\"\n")).unwrap();
-    let run = |plane_log: Option<&str>| {
-        let mut cmd = planed();
+    let ns = plane_test::Netns::new("log").unwrap();
+    let planed_in_ns = |tag: &str, plane_log: Option<&str>| {
+        let mut cmd = ns.command(env!("CARGO_BIN_EXE_planed"));
         cmd.arg("--config")
             .arg(&path)
             .arg("--socket")
-            .arg(dir.path().join("s.sock"));
+            .arg(dir.path().join(format!("{tag}.sock")))
+            .arg("--state-file")
+            .arg(dir.path().join(format!("{tag}.json")));
         match plane_log {
             Some(f) => cmd.env("PLANE_LOG", f),
             None => cmd.env_remove("PLANE_LOG"),
         };
-        let out = cmd.output().unwrap();
+        cmd
+    };
+    // Runs planed until its control socket exists, then stops it (SIGTERM);
+    // returns (stderr, stdout).
+    let run = |tag: &str, plane_log: Option<&str>| {
+        let err = dir.path().join(format!("{tag}.stderr"));
+        let out = dir.path().join(format!("{tag}.stdout"));
+        let mut cmd = planed_in_ns(tag, plane_log);
+        cmd.stderr(std::fs::File::create(&err).unwrap())
+            .stdout(std::fs::File::create(&out).unwrap());
+        let mut child = plane_test::Child::spawn(cmd, "planed").unwrap();
+        let sock = dir.path().join(format!("{tag}.sock"));
+        plane_test::poll_until("planed's control socket", Duration::from_secs(10), || {
+            sock.exists().then_some(())
+        })
+        .unwrap();
+        child.stop(Duration::from_secs(5));
         (
-            out.status.code(),
-            String::from_utf8_lossy(&out.stderr).into_owned(),
-            out.stdout,
+            std::fs::read_to_string(&err).unwrap(),
+            std::fs::read_to_string(&out).unwrap(),
         )
     };
-    // The daemon is not wired yet: it logs its config, then says so (exit 1).
-    let (code, stderr, stdout) = run(None);
-    assert_eq!(code, Some(1));
-    assert!(stdout.is_empty());
+    let (stderr, stdout) = run("info", None);
+    assert!(stdout.is_empty(), "{stdout}");
     assert!(
-        stderr.contains("INFO") && stderr.contains("config loaded"),
+        stderr.contains("INFO") && stderr.contains("planed starting"),
         "{stderr}"
     );
     assert!(
         stderr.contains(&format!(
             "control socket {}",
-            dir.path().join("s.sock").display()
+            dir.path().join("info.sock").display()
         )),
         "--socket applied: {stderr}"
     );
@@ -597,13 +617,16 @@ fn planed_logs_to_stderr_and_plane_log_overrides_the_level() {
         !stderr.contains('\u{1b}'),
         "no colours when stderr is not a terminal: {stderr:?}"
     );
-    let (_, stderr, _) = run(Some("error"));
+    let (stderr, _) = run("error", Some("error"));
     assert!(
-        !stderr.contains("config loaded") && stderr.contains("not wired yet"),
+        !stderr.contains("planed starting") && !stderr.contains("INFO"),
         "{stderr}"
     );
-    let (code, stderr, _) = run(Some("plane=notalevel"));
-    assert_eq!(code, Some(1));
+    let out = planed_in_ns("bad", Some("plane=notalevel"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
         stderr.contains("PLANE_LOG: invalid tracing filter"),
         "{stderr}"
