@@ -18,10 +18,10 @@
 //! `FloodRemove` before the next `FloodAdd` of the same (VNI, VTEP).
 
 use super::decision::{view_compare, Path, ViewRank};
-use super::key::{rd_from_bytes, RouteKey};
+use super::key::RouteKey;
 use super::table::{RouteId, Table};
 use super::types::{RibEvent, RouteSource, RtMatch, VniImport};
-use crate::wire::{MacAddr, RouteTarget};
+use crate::wire::{MacAddr, RouteDistinguisher, RouteTarget};
 use hashbrown::HashMap;
 use smallvec::SmallVec;
 use std::cmp::Ordering;
@@ -305,7 +305,7 @@ fn best_event(table: &Table, vni: u32, id: RouteId) -> Option<RibEvent> {
         vtep: p.attrs.next_hop().addr()?,
         seq,
         sticky,
-        rd: rd_from_bytes(rd),
+        rd: RouteDistinguisher::from_bytes(rd),
         peer,
     })
 }
