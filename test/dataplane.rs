@@ -151,6 +151,21 @@ fn changes(me: &Host, peer: &Host, bum: BumPolicy, v6_underlay: bool) -> Vec<Cha
     ]
 }
 
+/// A dataplane on each host, both programmed with the VNI and each other's
+/// container (the symmetric setup most tests start from).
+fn start_both(
+    rt: &tokio::runtime::Runtime,
+    t: &TwoHosts,
+    bum: BumPolicy,
+    v6_underlay: bool,
+) -> (HostDp, HostDp) {
+    let d1 = HostDp::start(&t.h1.ns.path());
+    let d2 = HostDp::start(&t.h2.ns.path());
+    program(rt, &d1.dp, changes(&t.h1, &t.h2, bum, v6_underlay));
+    program(rt, &d2.dp, changes(&t.h2, &t.h1, bum, v6_underlay));
+    (d1, d2)
+}
+
 fn program(rt: &tokio::runtime::Runtime, dp: &Dataplane, ch: Vec<Change>) {
     let r = rt.block_on(dp.apply(ch)).expect("apply");
     assert!(
@@ -336,10 +351,7 @@ fn bum_traffic(t: &TwoHosts) {
 fn bum_less(bum: BumPolicy) {
     let t = TwoHosts::new().expect("topology");
     let rt = rt();
-    let d1 = HostDp::start(&t.h1.ns.path());
-    let d2 = HostDp::start(&t.h2.ns.path());
-    program(&rt, &d1.dp, changes(&t.h1, &t.h2, bum, false));
-    program(&rt, &d2.dp, changes(&t.h2, &t.h1, bum, false));
+    let (d1, d2) = start_both(&rt, &t, bum, false);
     let br =
         t.h1.ns
             .exec("bridge", ["-d", "link", "show", "dev", "vxlan10"])
@@ -391,18 +403,8 @@ fn ipv6_underlay_ping() {
     require_root!();
     let t = TwoHosts::new().expect("topology");
     let rt = rt();
-    let d1 = HostDp::start(&t.h1.ns.path());
-    let d2 = HostDp::start(&t.h2.ns.path());
-    program(
-        &rt,
-        &d1.dp,
-        changes(&t.h1, &t.h2, BumPolicy::Suppress, true),
-    );
-    program(
-        &rt,
-        &d2.dp,
-        changes(&t.h2, &t.h1, BumPolicy::Suppress, true),
-    );
+    // Kept (not `_`): dropping a HostDp stops its dataplane.
+    let (_d1, _d2) = start_both(&rt, &t, BumPolicy::Suppress, true);
     let d =
         t.h1.ns
             .ip(&["-d", "link", "show", "vxlan10"])
@@ -466,18 +468,7 @@ fn restart_issues_no_change_and_loses_no_ping() {
     require_root!();
     let t = TwoHosts::new().expect("topology");
     let rt = rt();
-    let d1 = HostDp::start(&t.h1.ns.path());
-    let d2 = HostDp::start(&t.h2.ns.path());
-    program(
-        &rt,
-        &d1.dp,
-        changes(&t.h1, &t.h2, BumPolicy::Suppress, false),
-    );
-    program(
-        &rt,
-        &d2.dp,
-        changes(&t.h2, &t.h1, BumPolicy::Suppress, false),
-    );
+    let (d1, d2) = start_both(&rt, &t, BumPolicy::Suppress, false);
     ping(&t.h1, &t.h2.ip4).expect("ping before restart");
     let ifindex_before =
         t.h1.ns
@@ -537,18 +528,7 @@ fn drift_is_repaired() {
     require_root!();
     let t = TwoHosts::new().expect("topology");
     let rt = rt();
-    let d1 = HostDp::start(&t.h1.ns.path());
-    let d2 = HostDp::start(&t.h2.ns.path());
-    program(
-        &rt,
-        &d1.dp,
-        changes(&t.h1, &t.h2, BumPolicy::Suppress, false),
-    );
-    program(
-        &rt,
-        &d2.dp,
-        changes(&t.h2, &t.h1, BumPolicy::Suppress, false),
-    );
+    let (d1, d2) = start_both(&rt, &t, BumPolicy::Suppress, false);
     let ns = &t.h1.ns;
     let neigh_back = || {
         let out = ns
@@ -612,18 +592,7 @@ fn local_endpoints_are_learned() {
     require_root!();
     let t = TwoHosts::new().expect("topology");
     let rt = rt();
-    let mut d1 = HostDp::start(&t.h1.ns.path());
-    let d2 = HostDp::start(&t.h2.ns.path());
-    program(
-        &rt,
-        &d1.dp,
-        changes(&t.h1, &t.h2, BumPolicy::Suppress, false),
-    );
-    program(
-        &rt,
-        &d2.dp,
-        changes(&t.h2, &t.h1, BumPolicy::Suppress, false),
-    );
+    let (mut d1, _d2) = start_both(&rt, &t, BumPolicy::Suppress, false);
     let mut events = d1.events.take().expect("events");
     // Container traffic: the bridge learns c1's MAC on vc1; its ARP and ND
     // carry its IPs.
@@ -671,18 +640,7 @@ fn plumbed_container_port_carries_traffic() {
     require_root!();
     let t = TwoHosts::new().expect("topology");
     let rt = rt();
-    let d1 = HostDp::start(&t.h1.ns.path());
-    let d2 = HostDp::start(&t.h2.ns.path());
-    program(
-        &rt,
-        &d1.dp,
-        changes(&t.h1, &t.h2, BumPolicy::Suppress, false),
-    );
-    program(
-        &rt,
-        &d2.dp,
-        changes(&t.h2, &t.h1, BumPolicy::Suppress, false),
-    );
+    let (d1, d2) = start_both(&rt, &t, BumPolicy::Suppress, false);
     let c3 = plane_test::Netns::new("c").expect("netns");
     let mac3 = Mac::from_str("02:00:00:00:00:03").expect("mac");
     let spec = VethSpec {
