@@ -247,6 +247,16 @@ pub struct PortFlags {
 }
 
 impl PortFlags {
+    /// Every flag off: the starting point when reading flags from the
+    /// kernel, which reports only the flags it knows.
+    pub const NONE: PortFlags = PortFlags {
+        learning: false,
+        neigh_suppress: false,
+        flood: false,
+        mcast_flood: false,
+        bcast_flood: false,
+    };
+
     /// The VXLAN port of a VNI with the given BUM policy: never learns (remote
     /// MACs come from BGP), floods only when the policy replicates.
     pub fn vxlan_port(bum: BumPolicy) -> PortFlags {

@@ -828,13 +828,7 @@ pub(crate) fn parse_protinfo(attrs: &[LinkAttribute]) -> Option<PortFlags> {
         LinkAttribute::ProtoInfoBridge(v) => Some(v),
         _ => None,
     })?;
-    let mut f = PortFlags {
-        learning: false,
-        neigh_suppress: false,
-        flood: false,
-        mcast_flood: false,
-        bcast_flood: false,
-    };
+    let mut f = PortFlags::NONE;
     for i in infos {
         let LinkProtoInfoBridge::Other(nla) = i else {
             continue;
@@ -878,13 +872,7 @@ fn parse_vxlan(v: &[InfoVxlan]) -> LinkKind {
 }
 
 fn parse_port(p: &[InfoBridgePort]) -> PortFlags {
-    let mut f = PortFlags {
-        learning: false,
-        neigh_suppress: false,
-        flood: false,
-        mcast_flood: false,
-        bcast_flood: false,
-    };
+    let mut f = PortFlags::NONE;
     for x in p {
         match x {
             InfoBridgePort::Learning(v) => f.learning = *v,
