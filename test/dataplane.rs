@@ -18,6 +18,8 @@
 //!   come back.
 //! - `local_endpoints_are_learned`: MACs from bridge FDB notifications and IPs
 //!   from ARP/ND snooping are reported as events.
+//! - `plumbed_container_port_carries_traffic`: a veth made by
+//!   `plane::endpoint`, attached by the dataplane, carries a ping.
 
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
@@ -147,6 +149,21 @@ fn changes(me: &Host, peer: &Host, bum: BumPolicy, v6_underlay: bool) -> Vec<Cha
         },
         Change::AddFloodVtep { vni: vni10(), vtep },
     ]
+}
+
+/// A dataplane on each host, both programmed with the VNI and each other's
+/// container (the symmetric setup most tests start from).
+fn start_both(
+    rt: &tokio::runtime::Runtime,
+    t: &TwoHosts,
+    bum: BumPolicy,
+    v6_underlay: bool,
+) -> (HostDp, HostDp) {
+    let d1 = HostDp::start(&t.h1.ns.path());
+    let d2 = HostDp::start(&t.h2.ns.path());
+    program(rt, &d1.dp, changes(&t.h1, &t.h2, bum, v6_underlay));
+    program(rt, &d2.dp, changes(&t.h2, &t.h1, bum, v6_underlay));
+    (d1, d2)
 }
 
 fn program(rt: &tokio::runtime::Runtime, dp: &Dataplane, ch: Vec<Change>) {
@@ -334,10 +351,7 @@ fn bum_traffic(t: &TwoHosts) {
 fn bum_less(bum: BumPolicy) {
     let t = TwoHosts::new().expect("topology");
     let rt = rt();
-    let d1 = HostDp::start(&t.h1.ns.path());
-    let d2 = HostDp::start(&t.h2.ns.path());
-    program(&rt, &d1.dp, changes(&t.h1, &t.h2, bum, false));
-    program(&rt, &d2.dp, changes(&t.h2, &t.h1, bum, false));
+    let (d1, d2) = start_both(&rt, &t, bum, false);
     let br =
         t.h1.ns
             .exec("bridge", ["-d", "link", "show", "dev", "vxlan10"])
@@ -389,18 +403,8 @@ fn ipv6_underlay_ping() {
     require_root!();
     let t = TwoHosts::new().expect("topology");
     let rt = rt();
-    let d1 = HostDp::start(&t.h1.ns.path());
-    let d2 = HostDp::start(&t.h2.ns.path());
-    program(
-        &rt,
-        &d1.dp,
-        changes(&t.h1, &t.h2, BumPolicy::Suppress, true),
-    );
-    program(
-        &rt,
-        &d2.dp,
-        changes(&t.h2, &t.h1, BumPolicy::Suppress, true),
-    );
+    // Kept (not `_`): dropping a HostDp stops its dataplane.
+    let (_d1, _d2) = start_both(&rt, &t, BumPolicy::Suppress, true);
     let d =
         t.h1.ns
             .ip(&["-d", "link", "show", "vxlan10"])
@@ -464,18 +468,7 @@ fn restart_issues_no_change_and_loses_no_ping() {
     require_root!();
     let t = TwoHosts::new().expect("topology");
     let rt = rt();
-    let d1 = HostDp::start(&t.h1.ns.path());
-    let d2 = HostDp::start(&t.h2.ns.path());
-    program(
-        &rt,
-        &d1.dp,
-        changes(&t.h1, &t.h2, BumPolicy::Suppress, false),
-    );
-    program(
-        &rt,
-        &d2.dp,
-        changes(&t.h2, &t.h1, BumPolicy::Suppress, false),
-    );
+    let (d1, d2) = start_both(&rt, &t, BumPolicy::Suppress, false);
     ping(&t.h1, &t.h2.ip4).expect("ping before restart");
     let ifindex_before =
         t.h1.ns
@@ -535,18 +528,7 @@ fn drift_is_repaired() {
     require_root!();
     let t = TwoHosts::new().expect("topology");
     let rt = rt();
-    let d1 = HostDp::start(&t.h1.ns.path());
-    let d2 = HostDp::start(&t.h2.ns.path());
-    program(
-        &rt,
-        &d1.dp,
-        changes(&t.h1, &t.h2, BumPolicy::Suppress, false),
-    );
-    program(
-        &rt,
-        &d2.dp,
-        changes(&t.h2, &t.h1, BumPolicy::Suppress, false),
-    );
+    let (d1, d2) = start_both(&rt, &t, BumPolicy::Suppress, false);
     let ns = &t.h1.ns;
     let neigh_back = || {
         let out = ns
@@ -610,18 +592,7 @@ fn local_endpoints_are_learned() {
     require_root!();
     let t = TwoHosts::new().expect("topology");
     let rt = rt();
-    let mut d1 = HostDp::start(&t.h1.ns.path());
-    let d2 = HostDp::start(&t.h2.ns.path());
-    program(
-        &rt,
-        &d1.dp,
-        changes(&t.h1, &t.h2, BumPolicy::Suppress, false),
-    );
-    program(
-        &rt,
-        &d2.dp,
-        changes(&t.h2, &t.h1, BumPolicy::Suppress, false),
-    );
+    let (mut d1, _d2) = start_both(&rt, &t, BumPolicy::Suppress, false);
     let mut events = d1.events.take().expect("events");
     // Container traffic: the bridge learns c1's MAC on vc1; its ARP and ND
     // carry its IPs.
@@ -659,47 +630,42 @@ fn local_endpoints_are_learned() {
     );
 }
 
+/// The container plumbing planed and plane-cni use (`plane::endpoint`),
+/// with the host end left unattached and handed to the dataplane as a local
+/// port, as planed does for `endpoint add --netns`: the port joins the VNI's
+/// bridge and the container reaches the other host over VXLAN.
 #[test]
-fn veth_helper_plumbs_a_container() {
-    use plane_dataplane::netlink::veth::{create_veth, NetnsRef, VethSpec};
+fn plumbed_container_port_carries_traffic() {
+    use plane::endpoint::{self, VethSpec};
     require_root!();
     let t = TwoHosts::new().expect("topology");
     let rt = rt();
-    let d1 = HostDp::start(&t.h1.ns.path());
-    let d2 = HostDp::start(&t.h2.ns.path());
-    program(
-        &rt,
-        &d1.dp,
-        changes(&t.h1, &t.h2, BumPolicy::Suppress, false),
-    );
-    program(
-        &rt,
-        &d2.dp,
-        changes(&t.h2, &t.h1, BumPolicy::Suppress, false),
-    );
+    let (d1, d2) = start_both(&rt, &t, BumPolicy::Suppress, false);
     let c3 = plane_test::Netns::new("c").expect("netns");
     let mac3 = Mac::from_str("02:00:00:00:00:03").expect("mac");
     let spec = VethSpec {
+        netns: c3.path(),
+        ifname: "eth0".into(),
         host_ifname: "vc3".into(),
-        netns: NetnsRef::Path(c3.path()),
-        container_ifname: "eth0".into(),
-        mac: Some(mac3),
+        mac: plane_bgp::wire::MacAddr(mac3.0),
+        mtu: Some(1450),
         addresses: vec![
             "10.0.0.3/24".parse().expect("net"),
             "fd00:10::3/64".parse().expect("net"),
         ],
-        mtu: 1450,
+        routes: Vec::new(),
+        bridge: None,
     };
-    let got = plane_test::topo::in_netns(&t.h1.ns.path(), move || {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .expect("runtime");
-        rt.block_on(create_veth(&spec))
+    let inside_ns = c3.path();
+    let (veth, inside) = plane_test::topo::in_netns(&t.h1.ns.path(), move || {
+        let veth = endpoint::create(&spec)?;
+        Ok::<_, endpoint::EndpointError>((veth, endpoint::inspect(&inside_ns, "eth0")?))
     })
     .expect("thread")
-    .expect("create_veth");
-    assert_eq!(got, mac3);
+    .expect("endpoint::create");
+    assert_eq!(veth.mtu, 1450);
+    let inside = inside.expect("eth0 in the container");
+    assert_eq!(inside.mac.map(|m| m.0), Some(mac3.0));
     let r = rt
         .block_on(d1.dp.add_local_port(vni10(), "vc3"))
         .expect("add port");

@@ -272,6 +272,7 @@ pub fn icmpv6_checksum(src: &Ipv6Addr, dst: &Ipv6Addr, msg: &[u8]) -> u16 {
     while sum >> 16 != 0 {
         sum = (sum & 0xffff) + (sum >> 16);
     }
+    // The loop above folded the carries: sum fits in 16 bits.
     !(sum as u16)
 }
 

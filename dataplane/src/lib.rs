@@ -41,7 +41,7 @@
 //! `remove_local_port`; `plan()` is a dry run (drift report). Tests of the
 //! layers above use [`Dataplane::recording`] (same handle, a model of the
 //! kernel, every executed operation batch on a channel). Container hooks
-//! use [`netlink::veth::create_veth`] and then `AddLocalPort`.
+//! make the veth with `plane::endpoint` (root crate) and then `AddLocalPort`.
 //!
 //! # Modules
 //!
@@ -49,7 +49,7 @@
 //! - [`task`]: the owner task and its [`Dataplane`] handle; [`backend`]: the
 //!   trait between task and kernel.
 //! - [`netlink`]: the only code that imports rtnetlink (programming, dumps,
-//!   monitor, veth helper); [`recording`]: the test backend.
+//!   monitor); [`recording`]: the test backend.
 //! - [`arpnd`]: ARP/ND wire format, snooping and the pure proxy responder;
 //!   [`local_io`]: the only pnet user (snooper/responder thread per bridge).
 //!

@@ -219,16 +219,25 @@ impl Dataplane {
         (Dataplane { tx }, ev_rx, log)
     }
 
+    /// Sends one command with its reply channel and waits for the reply;
+    /// [`DataplaneError::Stopped`] when the task is gone either way.
+    async fn request<T>(
+        &self,
+        command: impl FnOnce(oneshot::Sender<T>) -> Command,
+    ) -> Result<T, DataplaneError> {
+        let (tx, rx) = oneshot::channel();
+        self.tx
+            .send(command(tx))
+            .await
+            .map_err(|_| DataplaneError::Stopped)?;
+        rx.await.map_err(|_| DataplaneError::Stopped)
+    }
+
     /// Applies a batch of desired-state changes and programs what differs.
     /// Refused changes and failed operations are in the report; the others
     /// take effect.
     pub async fn apply(&self, changes: Vec<Change>) -> Result<ApplyReport, DataplaneError> {
-        let (tx, rx) = oneshot::channel();
-        self.tx
-            .send(Command::Apply(changes, tx))
-            .await
-            .map_err(|_| DataplaneError::Stopped)?;
-        rx.await.map_err(|_| DataplaneError::Stopped)
+        self.request(|tx| Command::Apply(changes, tx)).await
     }
 
     /// Dumps the kernel, reconciles everything and removes stale entries and
@@ -236,44 +245,24 @@ impl Dataplane {
     /// a start (until then nothing is removed), and whenever a full check is
     /// wanted.
     pub async fn resync(&self) -> Result<ApplyReport, DataplaneError> {
-        let (tx, rx) = oneshot::channel();
-        self.tx
-            .send(Command::Resync(tx))
-            .await
-            .map_err(|_| DataplaneError::Stopped)?;
-        Ok(rx.await.map_err(|_| DataplaneError::Stopped)??)
+        Ok(self.request(Command::Resync).await??)
     }
 
     /// What is programmed, per configured VNI: remote MACs with VTEP,
     /// suppression neighbours, flood list (entries carrying plane's mark).
     pub async fn snapshot(&self) -> Result<Vec<VniSnapshot>, DataplaneError> {
-        let (tx, rx) = oneshot::channel();
-        self.tx
-            .send(Command::Snapshot(tx))
-            .await
-            .map_err(|_| DataplaneError::Stopped)?;
-        rx.await.map_err(|_| DataplaneError::Stopped)
+        self.request(Command::Snapshot).await
     }
 
     /// A copy of the desired state (for diagnostics and tests).
     pub async fn desired(&self) -> Result<Desired, DataplaneError> {
-        let (tx, rx) = oneshot::channel();
-        self.tx
-            .send(Command::Desired(tx))
-            .await
-            .map_err(|_| DataplaneError::Stopped)?;
-        rx.await.map_err(|_| DataplaneError::Stopped)
+        self.request(Command::Desired).await
     }
 
     /// Dry run: dumps the kernel and returns what a full resync would do,
     /// without doing it (drift report for operators and tests).
     pub async fn plan(&self) -> Result<Plan, DataplaneError> {
-        let (tx, rx) = oneshot::channel();
-        self.tx
-            .send(Command::Plan(tx))
-            .await
-            .map_err(|_| DataplaneError::Stopped)?;
-        Ok(rx.await.map_err(|_| DataplaneError::Stopped)??)
+        Ok(self.request(Command::Plan).await??)
     }
 
     pub async fn set_vni(&self, cfg: VniConfig) -> Result<ApplyReport, DataplaneError> {

@@ -132,15 +132,20 @@ impl<'de> Deserialize<'de> for Mac {
     }
 }
 
-/// Checks an interface name against the kernel's rules (`dev_valid_name`).
+/// Longest interface name the kernel accepts (`IFNAMSIZ` - 1).
+pub const MAX_IFNAME: usize = 15;
+
+/// Checks an interface name against the kernel's rules (`dev_valid_name`),
+/// and refuses NUL, which cannot reach the kernel inside a name. The one
+/// copy of the rule: plane's veth plumbing uses it too.
 pub fn check_ifname(name: &str) -> Result<(), ValueError> {
     let ok = !name.is_empty()
-        && name.len() < 16
+        && name.len() <= MAX_IFNAME
         && name != "."
         && name != ".."
         && !name
             .bytes()
-            .any(|b| b == b'/' || b == b':' || b.is_ascii_whitespace());
+            .any(|b| b == b'/' || b == b':' || b.is_ascii_whitespace() || b == 0);
     if ok {
         Ok(())
     } else {
@@ -247,6 +252,16 @@ pub struct PortFlags {
 }
 
 impl PortFlags {
+    /// Every flag off: the starting point when reading flags from the
+    /// kernel, which reports only the flags it knows.
+    pub const NONE: PortFlags = PortFlags {
+        learning: false,
+        neigh_suppress: false,
+        flood: false,
+        mcast_flood: false,
+        bcast_flood: false,
+    };
+
     /// The VXLAN port of a VNI with the given BUM policy: never learns (remote
     /// MACs come from BGP), floods only when the policy replicates.
     pub fn vxlan_port(bum: BumPolicy) -> PortFlags {
@@ -311,8 +326,8 @@ mod tests {
     #[test]
     fn ifname_rules() {
         assert!(check_ifname("eth0").is_ok());
-        for bad in ["", "a/b", "a b", "0123456789abcdef", ".", "a:b"] {
-            assert!(check_ifname(bad).is_err(), "{bad}");
+        for bad in ["", "a/b", "a b", "0123456789abcdef", ".", "a:b", "a\0b"] {
+            assert!(check_ifname(bad).is_err(), "{bad:?}");
         }
     }
 }

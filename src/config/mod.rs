@@ -200,12 +200,11 @@ impl Config {
         parse::parse(text, file)
     }
 
-    /// The auto route target of a VNI: `ASN:VNI` (low 16 bits of a 4-octet ASN).
+    /// The auto route target of a VNI: `ASN:VNI` (low 16 bits of a 4-octet
+    /// ASN). The RIB's derivation, so that the config and the speaker's
+    /// auto RTs can never differ.
     pub fn auto_rt(asn: u32, vni: u32) -> RouteTarget {
-        RouteTarget::As2 {
-            asn: (asn & 0xffff) as u16,
-            value: vni,
-        }
+        plane_bgp::rib::auto_rt(asn, vni)
     }
 
     /// The VNI with this id.

@@ -72,37 +72,9 @@ pub fn parse_rt(s: &str) -> Result<RouteTarget, String> {
     Ok(RouteTarget::As4 { asn, value })
 }
 
-/// What an imported route's route targets are matched against.
-#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Debug)]
-pub enum RtMatch {
-    /// The route carries exactly this route target.
-    Exact(RouteTarget),
-    /// `*:N`: any AS-type route target (type 0x00 or 0x02) whose assigned
-    /// number is N, whatever the ASN: eBGP fabrics where every host has its
-    /// own ASN and exports `ASN:VNI` (FRR's `route-target import *:N`).
-    AnyAsn(u32),
-}
-
-impl RtMatch {
-    /// True when `rt` satisfies this import rule.
-    pub fn matches(&self, rt: &RouteTarget) -> bool {
-        match (self, rt) {
-            (RtMatch::Exact(want), got) => want == got,
-            (RtMatch::AnyAsn(n), RouteTarget::As2 { value, .. }) => value == n,
-            (RtMatch::AnyAsn(n), RouteTarget::As4 { value, .. }) => u32::from(*value) == *n,
-            (RtMatch::AnyAsn(_), RouteTarget::Ipv4 { .. }) => false,
-        }
-    }
-}
-
-impl fmt::Display for RtMatch {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            RtMatch::Exact(rt) => rt.fmt(f),
-            RtMatch::AnyAsn(n) => write!(f, "*:{n}"),
-        }
-    }
-}
+/// The RIB's import rule type, so that config, control protocol and RIB
+/// share one definition and one matching rule (no conversion in between).
+pub use plane_bgp::rib::RtMatch;
 
 /// Parses an import rule: a route target or `*:N`.
 pub fn parse_rt_match(s: &str) -> Result<RtMatch, String> {

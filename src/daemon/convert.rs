@@ -19,14 +19,7 @@ pub fn vni_import(v: &config::VniConfig) -> VniImport {
     VniImport {
         vni: v.id,
         rd: Some(v.rd),
-        import_rts: v
-            .import_rt
-            .iter()
-            .map(|m| match m {
-                config::RtMatch::Exact(rt) => rib::RtMatch::Exact(*rt),
-                config::RtMatch::AnyAsn(n) => rib::RtMatch::AnyAsn(*n),
-            })
-            .collect(),
+        import_rts: v.import_rt.clone(),
         export_rts: v.export_rt.clone(),
     }
 }

@@ -397,16 +397,10 @@ impl Core {
                 remote_vteps.sort();
                 remote_vteps.dedup();
                 VniInfo {
-                    vni: v.id,
-                    bridge: v.bridge.clone(),
-                    vxlan: v.vxlan.clone(),
-                    rd: v.rd,
-                    import_rt: v.import_rt.clone(),
-                    export_rt: v.export_rt.clone(),
-                    bum: v.bum,
                     local_macs: self.endpoints.in_vni(v.id).count() as u64,
                     remote_macs,
                     remote_vteps,
+                    ..VniInfo::configured(v)
                 }
             })
             .collect())

@@ -36,7 +36,7 @@ use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 
 /// Longest interface name the kernel accepts (`IFNAMSIZ` - 1).
-pub const MAX_IFNAME: usize = 15;
+pub use plane_dataplane::types::MAX_IFNAME;
 
 /// A route to add inside the container.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -160,22 +160,14 @@ fn fnv1a(bytes: &[u8]) -> u64 {
     })
 }
 
-/// Checks an interface name as the kernel would (`dev_valid_name`).
+/// Checks an interface name as the kernel would (`dev_valid_name`): the
+/// dataplane's rule, with this module's error.
 pub fn check_ifname(name: &str) -> Result<(), EndpointError> {
-    let ok = !name.is_empty()
-        && name.len() <= MAX_IFNAME
-        && name != "."
-        && name != ".."
-        && !name
-            .bytes()
-            .any(|b| b == b'/' || b == b':' || b.is_ascii_whitespace() || b == 0);
-    if ok {
-        Ok(())
-    } else {
-        Err(EndpointError::Invalid(format!(
+    plane_dataplane::types::check_ifname(name).map_err(|_| {
+        EndpointError::Invalid(format!(
             "interface name {name:?}: 1 to {MAX_IFNAME} bytes without '/', ':' or spaces expected"
-        )))
-    }
+        ))
+    })
 }
 
 /// Makes the veth pair of `spec` (see the module docs). A host end left by

@@ -9,7 +9,7 @@
 //! stored and reflected whole: their full NLRI is the key.
 //!
 //! Invariant: `RouteKey::from_route(r).0.to_route(&data)` gives back `r`
-//! (up to the RD normalisation of [`rd_from_bytes`]), so what plane sends
+//! (up to the RD normalisation of [`RouteDistinguisher::from_bytes`]), so what plane sends
 //! is what it received.
 //!
 //! Keys are kept small (40 bytes) because the RIB stores one per route.
@@ -18,7 +18,7 @@ use crate::wire::{
     Esi, EvpnNlri, EvpnRoute, InclusiveMulticastEthernetTag, MacAddr, MacIpAdvertisement,
     RouteDistinguisher,
 };
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::IpAddr;
 
 /// The identity of a route in the Loc-RIB (RD plus route-type key).
 #[derive(Clone, PartialEq, Eq, Hash, Debug)]
@@ -77,7 +77,7 @@ impl RouteKey {
         match route {
             EvpnRoute::MacIpAdvertisement(r) => (
                 RouteKey::MacIp {
-                    rd: rd_to_bytes(&r.rd),
+                    rd: r.rd.to_bytes(),
                     tag: r.ethernet_tag,
                     mac: r.mac,
                     ip: r.ip,
@@ -86,7 +86,7 @@ impl RouteKey {
             ),
             EvpnRoute::InclusiveMulticastEthernetTag(r) => (
                 RouteKey::Imet {
-                    rd: rd_to_bytes(&r.rd),
+                    rd: r.rd.to_bytes(),
                     tag: r.ethernet_tag,
                     originator: r.originator,
                 },
@@ -101,7 +101,7 @@ impl RouteKey {
         let route = match self {
             RouteKey::MacIp { rd, tag, mac, ip } => {
                 EvpnRoute::MacIpAdvertisement(MacIpAdvertisement {
-                    rd: rd_from_bytes(*rd),
+                    rd: RouteDistinguisher::from_bytes(*rd),
                     esi: data.esi,
                     ethernet_tag: *tag,
                     mac: *mac,
@@ -115,7 +115,7 @@ impl RouteKey {
                 tag,
                 originator,
             } => EvpnRoute::InclusiveMulticastEthernetTag(InclusiveMulticastEthernetTag {
-                rd: rd_from_bytes(*rd),
+                rd: RouteDistinguisher::from_bytes(*rd),
                 ethernet_tag: *tag,
                 originator: *originator,
             }),
@@ -137,64 +137,18 @@ impl RouteKey {
 
     pub fn rd(&self) -> Option<RouteDistinguisher> {
         match self {
-            RouteKey::MacIp { rd, .. } | RouteKey::Imet { rd, .. } => Some(rd_from_bytes(*rd)),
+            RouteKey::MacIp { rd, .. } | RouteKey::Imet { rd, .. } => {
+                Some(RouteDistinguisher::from_bytes(*rd))
+            }
             RouteKey::Other(r) => r.rd(),
         }
-    }
-}
-
-/// The 8-octet wire form of an RD (RFC 4364 section 4.2): type, then value.
-pub(crate) fn rd_to_bytes(rd: &RouteDistinguisher) -> [u8; 8] {
-    let mut out = [0u8; 8];
-    match *rd {
-        RouteDistinguisher::As2 { asn, number } => {
-            out[2..4].copy_from_slice(&asn.to_be_bytes());
-            out[4..8].copy_from_slice(&number.to_be_bytes());
-        }
-        RouteDistinguisher::Ipv4 { addr, number } => {
-            out[1] = 1;
-            out[2..6].copy_from_slice(&addr.octets());
-            out[6..8].copy_from_slice(&number.to_be_bytes());
-        }
-        RouteDistinguisher::As4 { asn, number } => {
-            out[1] = 2;
-            out[2..6].copy_from_slice(&asn.to_be_bytes());
-            out[6..8].copy_from_slice(&number.to_be_bytes());
-        }
-        RouteDistinguisher::Unknown { rd_type, value } => {
-            out[0..2].copy_from_slice(&rd_type.to_be_bytes());
-            out[2..8].copy_from_slice(&value);
-        }
-    }
-    out
-}
-
-/// The typed RD of an 8-octet wire form; types 0, 1, 2 are typed, others kept.
-pub(crate) fn rd_from_bytes(b: [u8; 8]) -> RouteDistinguisher {
-    let [t0, t1, v0, v1, v2, v3, v4, v5] = b;
-    match u16::from_be_bytes([t0, t1]) {
-        0 => RouteDistinguisher::As2 {
-            asn: u16::from_be_bytes([v0, v1]),
-            number: u32::from_be_bytes([v2, v3, v4, v5]),
-        },
-        1 => RouteDistinguisher::Ipv4 {
-            addr: Ipv4Addr::new(v0, v1, v2, v3),
-            number: u16::from_be_bytes([v4, v5]),
-        },
-        2 => RouteDistinguisher::As4 {
-            asn: u32::from_be_bytes([v0, v1, v2, v3]),
-            number: u16::from_be_bytes([v4, v5]),
-        },
-        rd_type => RouteDistinguisher::Unknown {
-            rd_type,
-            value: [v0, v1, v2, v3, v4, v5],
-        },
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::net::Ipv4Addr;
 
     #[test]
     fn rd_round_trips_through_wire_form() {
@@ -217,7 +171,7 @@ mod tests {
             },
         ];
         for rd in rds {
-            assert_eq!(rd_from_bytes(rd_to_bytes(&rd)), rd);
+            assert_eq!(RouteDistinguisher::from_bytes(rd.to_bytes()), rd);
         }
     }
 

@@ -1002,7 +1002,7 @@ pub struct RibStats {
 
 fn mac_key(rd: RouteDistinguisher, mac: MacAddr, ip: Option<IpAddr>) -> RouteKey {
     RouteKey::MacIp {
-        rd: key::rd_to_bytes(&rd),
+        rd: rd.to_bytes(),
         tag: 0,
         mac,
         ip,
@@ -1011,7 +1011,7 @@ fn mac_key(rd: RouteDistinguisher, mac: MacAddr, ip: Option<IpAddr>) -> RouteKey
 
 fn imet_key(rd: RouteDistinguisher, vtep: IpAddr) -> RouteKey {
     RouteKey::Imet {
-        rd: key::rd_to_bytes(&rd),
+        rd: rd.to_bytes(),
         tag: 0,
         originator: vtep,
     }

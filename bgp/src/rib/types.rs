@@ -55,24 +55,37 @@ pub fn auto_rt(local_asn: u32, vni: u32) -> RouteTarget {
     }
 }
 
-/// An import rule.
-#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+/// An import rule: what an imported route's route targets are matched
+/// against. The one type for it: the config (`import-rt`), the control
+/// protocol and the RIB all use this.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Debug)]
 pub enum RtMatch {
-    /// This route target exactly.
+    /// The route carries exactly this route target.
     Exact(RouteTarget),
-    /// `*:N`: any AS-type RT (type 0x00 or 0x02) whose assigned number is N,
-    /// whatever the ASN: eBGP fabrics where every host exports `ASN:VNI`.
+    /// `*:N`: any AS-type route target (type 0x00 or 0x02) whose assigned
+    /// number is N, whatever the ASN: eBGP fabrics where every host has its
+    /// own ASN and exports `ASN:VNI` (FRR's `route-target import *:N`).
     AnyAsn(u32),
 }
 
 impl RtMatch {
-    /// True when `rt` satisfies this rule.
+    /// True when `rt` satisfies this import rule.
     pub fn matches(&self, rt: &RouteTarget) -> bool {
         match (self, rt) {
             (RtMatch::Exact(want), got) => want == got,
             (RtMatch::AnyAsn(n), RouteTarget::As2 { value, .. }) => value == n,
             (RtMatch::AnyAsn(n), RouteTarget::As4 { value, .. }) => u32::from(*value) == *n,
             (RtMatch::AnyAsn(_), RouteTarget::Ipv4 { .. }) => false,
+        }
+    }
+}
+
+/// As the config writes it: the route target, or `*:N`.
+impl std::fmt::Display for RtMatch {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            RtMatch::Exact(rt) => rt.fmt(f),
+            RtMatch::AnyAsn(n) => write!(f, "*:{n}"),
         }
     }
 }

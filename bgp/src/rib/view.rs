@@ -18,10 +18,10 @@
 //! `FloodRemove` before the next `FloodAdd` of the same (VNI, VTEP).
 
 use super::decision::{view_compare, Path, ViewRank};
-use super::key::{rd_from_bytes, RouteKey};
+use super::key::RouteKey;
 use super::table::{RouteId, Table};
 use super::types::{RibEvent, RouteSource, RtMatch, VniImport};
-use crate::wire::{MacAddr, RouteTarget};
+use crate::wire::{MacAddr, RouteDistinguisher, RouteTarget};
 use hashbrown::HashMap;
 use smallvec::SmallVec;
 use std::cmp::Ordering;
@@ -87,8 +87,8 @@ impl View {
             return m;
         }
         for rt in path.attrs.route_targets() {
-            // `*:N` matches AS-type RTs only (types 0x00 and 0x02), as the
-            // config's RtMatch and FRR's `route-target import *:N`.
+            // `*:N` matches AS-type RTs only (types 0x00 and 0x02), as
+            // `RtMatch::matches` and FRR's `route-target import *:N`.
             let any_value = match rt {
                 RouteTarget::As2 { value, .. } => Some(value),
                 RouteTarget::As4 { value, .. } => Some(u32::from(value)),
@@ -305,7 +305,7 @@ fn best_event(table: &Table, vni: u32, id: RouteId) -> Option<RibEvent> {
         vtep: p.attrs.next_hop().addr()?,
         seq,
         sticky,
-        rd: rd_from_bytes(rd),
+        rd: RouteDistinguisher::from_bytes(rd),
         peer,
     })
 }

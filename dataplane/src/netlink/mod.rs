@@ -221,12 +221,7 @@ impl NetlinkBackend {
         let mut answer = None;
         while let Some(m) = stream.next().await {
             if let NetlinkPayload::Error(e) = m.payload {
-                let r = match e.code {
-                    None => Ok(()),
-                    Some(c) => Err(OpError::Kernel {
-                        errno: c.get().saturating_abs(),
-                    }),
-                };
+                let r = ack_result(e.code);
                 answer = Some((m.header.sequence_number, r));
             }
         }
@@ -245,12 +240,7 @@ impl NetlinkBackend {
         let mut answers: Vec<(u32, Result<(), OpError>)> = Vec::with_capacity(sent);
         while let Some(m) = stream.next().await {
             if let NetlinkPayload::Error(e) = m.payload {
-                let r = match e.code {
-                    None => Ok(()),
-                    Some(c) => Err(OpError::Kernel {
-                        errno: c.get().saturating_abs(),
-                    }),
-                };
+                let r = ack_result(e.code);
                 answers.push((m.header.sequence_number, r));
             }
         }
@@ -856,13 +846,7 @@ pub(crate) fn parse_protinfo(attrs: &[LinkAttribute]) -> Option<PortFlags> {
         LinkAttribute::ProtoInfoBridge(v) => Some(v),
         _ => None,
     })?;
-    let mut f = PortFlags {
-        learning: false,
-        neigh_suppress: false,
-        flood: false,
-        mcast_flood: false,
-        bcast_flood: false,
-    };
+    let mut f = PortFlags::NONE;
     for i in infos {
         let LinkProtoInfoBridge::Other(nla) = i else {
             continue;
@@ -906,13 +890,7 @@ fn parse_vxlan(v: &[InfoVxlan]) -> LinkKind {
 }
 
 fn parse_port(p: &[InfoBridgePort]) -> PortFlags {
-    let mut f = PortFlags {
-        learning: false,
-        neigh_suppress: false,
-        flood: false,
-        mcast_flood: false,
-        bcast_flood: false,
-    };
+    let mut f = PortFlags::NONE;
     for x in p {
         match x {
             InfoBridgePort::Learning(v) => f.learning = *v,
@@ -1000,6 +978,16 @@ pub(crate) fn parse_neigh(n: &NeighbourMessage) -> Option<(u32, IpAddr, NeighObs
     ))
 }
 
+/// The outcome an `NLMSG_ERROR` answer carries: no code is the ACK, a code
+/// is the kernel's negative errno.
+fn ack_result(code: Option<std::num::NonZeroI32>) -> Result<(), OpError> {
+    match code {
+        None => Ok(()),
+        Some(c) => Err(OpError::Kernel {
+            errno: c.get().saturating_abs(),
+        }),
+    }
+}
+
 pub mod monitor;
 pub use monitor::spawn_monitor;
-pub mod veth;
