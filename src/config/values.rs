@@ -10,6 +10,7 @@
 //! Parse errors are plain strings that say what was expected and what was
 //! given; the caller adds where (file:line:col or the CLI flag).
 
+use ipnetwork::IpNetwork;
 use plane_bgp::wire::{MacAddr, RouteDistinguisher, RouteTarget};
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr};
@@ -101,13 +102,39 @@ pub struct IpCidr {
 impl IpCidr {
     /// Checks the prefix length against the address family (32 or 128).
     pub fn new(addr: IpAddr, prefix_len: u8) -> Result<IpCidr, String> {
-        let max = if addr.is_ipv4() { 32 } else { 128 };
-        if prefix_len > max {
-            return Err(format!(
-                "prefix length {prefix_len} is longer than {max} for {addr}"
-            ));
+        IpNetwork::new(addr, prefix_len)
+            .map(IpCidr::from)
+            .map_err(|_| {
+                let max = if addr.is_ipv4() { 32 } else { 128 };
+                format!("prefix length {prefix_len} is longer than {max} for {addr}")
+            })
+    }
+
+    /// The network this address is on (host bits cleared): the on-link route.
+    pub fn network(&self) -> IpCidr {
+        let net = IpNetwork::from(*self);
+        IpCidr {
+            addr: net.network(),
+            prefix_len: self.prefix_len,
         }
-        Ok(IpCidr { addr, prefix_len })
+    }
+}
+
+impl From<IpNetwork> for IpCidr {
+    fn from(n: IpNetwork) -> Self {
+        IpCidr {
+            addr: n.ip(),
+            prefix_len: n.prefix(),
+        }
+    }
+}
+
+impl From<IpCidr> for IpNetwork {
+    fn from(c: IpCidr) -> Self {
+        // An IpCidr is only made through `new`, `from_str` or `From<IpNetwork>`,
+        // all of which check the prefix length; clamp for a hand-built one.
+        let max = if c.addr.is_ipv4() { 32 } else { 128 };
+        IpNetwork::new(c.addr, c.prefix_len.min(max)).unwrap_or_else(|_| IpNetwork::from(c.addr))
     }
 }
 
@@ -119,6 +146,8 @@ impl fmt::Display for IpCidr {
 
 impl FromStr for IpCidr {
     type Err = String;
+    /// `A/LEN` with an explicit length: ipnetwork alone would read a bare
+    /// address as a host route, which is never what an interface wants.
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         let expected = || format!("address with prefix length A/LEN expected, got {s:?}");
         let (addr, len) = s.split_once('/').ok_or_else(expected)?;

@@ -285,26 +285,11 @@ fn route_text(r: &RouteSpec) -> String {
 }
 
 /// The network address of `c` (host bits cleared): the kernel refuses a
-/// route whose destination has host bits set.
+/// route whose destination has host bits set. A prefix length beyond the
+/// family's width keeps every bit (the kernel then refuses the route with a
+/// message naming it).
 fn network(c: &IpCidr) -> IpAddr {
-    // A prefix length beyond the family's width keeps every bit (the kernel
-    // then refuses the route with a message naming it).
-    match c.addr {
-        IpAddr::V4(a) => {
-            let bits = u32::from(a);
-            let mask = 32u32
-                .checked_sub(u32::from(c.prefix_len))
-                .map_or(u32::MAX, |host| u32::MAX.checked_shl(host).unwrap_or(0));
-            IpAddr::V4((bits & mask).into())
-        }
-        IpAddr::V6(a) => {
-            let bits = u128::from(a);
-            let mask = 128u32
-                .checked_sub(u32::from(c.prefix_len))
-                .map_or(u128::MAX, |host| u128::MAX.checked_shl(host).unwrap_or(0));
-            IpAddr::V6((bits & mask).into())
-        }
-    }
+    c.network().addr
 }
 
 async fn add_route(h: &Handle, index: u32, r: &RouteSpec) -> Result<(), rtnetlink::Error> {
