@@ -454,3 +454,41 @@ fn reload_reimports_routes_under_new_rules() {
         }]
     );
 }
+
+#[test]
+fn route_view_shows_encapsulation_and_pmsi_of_received_and_local_routes() {
+    let mut rib = Rib::new(cfg());
+    let p = up(&mut rib, 2, ASN);
+    let imet = Attrs {
+        pmsi: Some((10, vtep(2))),
+        ..Attrs::rt(10)
+    };
+    rib.apply_update(p, &reach(&imet, vtep(2), vec![type3(rd(2), vtep(2))]))
+        .unwrap();
+    rib.apply_update(
+        p,
+        &reach(
+            &Attrs::rt(10),
+            vtep(2),
+            vec![type2(rd(2), mac(2), None, 10)],
+        ),
+    )
+    .unwrap();
+    rib.originate_imet(10).unwrap();
+    rib.originate_mac_ip(10, mac(1), None, 0, false).unwrap();
+    let all = rib.routes(&RouteFilter::default());
+    assert_eq!(all.len(), 4, "{all:#?}");
+    for r in &all {
+        assert_eq!(r.encapsulation, Some(TUNNEL_TYPE_VXLAN), "{r:?}");
+        let endpoint = match r.source {
+            RouteSource::Local => std::net::IpAddr::V4(ROUTER_ID),
+            RouteSource::Peer(_) => vtep(2),
+        };
+        let want = (r.route_type == 3).then_some(PmsiView {
+            tunnel_type: PMSI_INGRESS_REPLICATION,
+            label: 10,
+            endpoint: Some(endpoint),
+        });
+        assert_eq!(r.pmsi, want, "{r:?}");
+    }
+}

@@ -16,7 +16,7 @@
 
 use crate::wire::{
     AsPath, AsSegment, AsSegmentType, AttrValue, ExtendedCommunity, MpNextHop, Origin,
-    PathAttribute, PmsiTunnelId, RouteTarget,
+    PathAttribute, PmsiTunnel, PmsiTunnelId, RouteTarget,
 };
 use hashbrown::HashSet;
 use std::net::{IpAddr, Ipv4Addr};
@@ -111,6 +111,25 @@ impl PathAttrs {
     /// PMSI Tunnel label (the VNI) and tunnel endpoint, when present.
     pub fn pmsi(&self) -> Option<(u32, Option<IpAddr>)> {
         self.derived.pmsi
+    }
+
+    /// Tunnel type of the first Encapsulation extended community (RFC 9012
+    /// section 4.1; 8 is VXLAN). Walks the attributes: for snapshots, not
+    /// for the decision process.
+    pub fn encapsulation(&self) -> Option<u16> {
+        self.ext_communities().find_map(|c| match c {
+            ExtendedCommunity::Encapsulation { tunnel_type } => Some(*tunnel_type),
+            _ => None,
+        })
+    }
+
+    /// The PMSI Tunnel attribute (RFC 6514 section 5), when present. Walks
+    /// the attributes: for snapshots.
+    pub fn pmsi_tunnel(&self) -> Option<&PmsiTunnel> {
+        self.attrs.iter().find_map(|a| match &a.value {
+            AttrValue::PmsiTunnel(p) => Some(p),
+            _ => None,
+        })
     }
 
     /// The route targets among the extended communities.

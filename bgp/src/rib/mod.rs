@@ -965,6 +965,15 @@ impl Rib {
             sticky,
             originator,
             rts: p.attrs.route_targets().collect(),
+            encapsulation: p.attrs.encapsulation(),
+            pmsi: p.attrs.pmsi_tunnel().map(|t| PmsiView {
+                tunnel_type: t.tunnel_type,
+                label: t.label,
+                endpoint: match &t.tunnel_id {
+                    PmsiTunnelId::Ip(a) => Some(*a),
+                    PmsiTunnelId::Other(_) => None,
+                },
+            }),
         }
     }
 

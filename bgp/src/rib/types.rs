@@ -210,6 +210,23 @@ pub struct RouteView {
     /// Type 3: the originating router's IP.
     pub originator: Option<IpAddr>,
     pub rts: Vec<RouteTarget>,
+    /// Tunnel type of the Encapsulation extended community (RFC 9012
+    /// section 4.1; 8 = VXLAN), when the path carries one.
+    pub encapsulation: Option<u16>,
+    /// The PMSI Tunnel attribute (type 3), when the path carries one.
+    pub pmsi: Option<PmsiView>,
+}
+
+/// A path's PMSI Tunnel attribute (RFC 6514 section 5) as
+/// [`RouteView`] shows it.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub struct PmsiView {
+    /// 6 = ingress replication, the only type RFC 8365 uses for VXLAN.
+    pub tunnel_type: u8,
+    /// The MPLS label field: the VNI for VXLAN (RFC 8365 section 5.1.3).
+    pub label: u32,
+    /// The tunnel endpoint, when the tunnel identifier is an IP address.
+    pub endpoint: Option<IpAddr>,
 }
 
 /// Per-peer prefix counts (`show neighbors`).
