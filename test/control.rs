@@ -46,6 +46,8 @@ fn fake_routes() -> Vec<Route> {
             source: RouteSource::Local,
             best: true,
             route_targets: vec![rt(65000, 10)],
+            encap: Some(8),
+            pmsi: None,
             kind: RouteKind::MacIp {
                 mac: mac("02:00:00:00:00:01"),
                 ip: Some(ip("10.1.0.2")),
@@ -62,6 +64,8 @@ fn fake_routes() -> Vec<Route> {
             source: RouteSource::Peer(ip("10.0.0.2")),
             best: true,
             route_targets: vec![rt(65000, 10)],
+            encap: None,
+            pmsi: None,
             kind: RouteKind::MacIp {
                 mac: mac("02:00:00:00:00:02"),
                 ip: None,
@@ -78,6 +82,12 @@ fn fake_routes() -> Vec<Route> {
             source: RouteSource::Peer(ip("fd00::2")),
             best: false,
             route_targets: vec![rt(65000, 20)],
+            encap: Some(12),
+            pmsi: Some(Pmsi {
+                tunnel_type: 6,
+                label: 20,
+                endpoint: Some(ip("fd00::2")),
+            }),
             kind: RouteKind::Imet {
                 originator: ip("fd00::2"),
             },
@@ -762,7 +772,13 @@ fn planectl_json_has_the_design_fields() {
         (Some("02:00:00:00:00:01"), Some("10.1.0.2"), Some(0))
     );
     assert!(r.get("originator").is_none());
+    assert_eq!(r["encap"], "vxlan");
+    assert!(r.get("pmsi").is_some_and(Value::is_null), "pmsi: null: {r}");
     let mac_only = &routes[1];
+    assert!(
+        mac_only.get("encap").is_some_and(Value::is_null),
+        "encap: null: {mac_only}"
+    );
     assert!(
         mac_only.get("ip").is_some_and(Value::is_null),
         "MAC-only route has ip: null: {mac_only}"
@@ -782,6 +798,11 @@ fn planectl_json_has_the_design_fields() {
     );
     assert!(imet.get("mac").is_none() && imet.get("ip").is_none());
     assert_eq!(imet["route_targets"], serde_json::json!(["65000:20"]));
+    assert_eq!(imet["encap"], "12", "other tunnel types as numbers: {imet}");
+    assert_eq!(
+        imet["pmsi"],
+        serde_json::json!({"tunnel_type": 6, "label": 20, "endpoint": "fd00::2"})
+    );
 
     let filtered = planectl_json(
         &server.path,
@@ -849,7 +870,7 @@ fn planectl_tables_for_people() {
     assert!(
         lines[0]
             .split_whitespace()
-            .eq(["VNI", "RD", "NETWORK", "NEXTHOP", "SEQ", "SOURCE", "RT"]),
+            .eq(["VNI", "RD", "NETWORK", "NEXTHOP", "SEQ", "ENCAP", "PMSI", "SOURCE", "RT"]),
         "{out}"
     );
     assert!(
@@ -860,6 +881,8 @@ fn planectl_tables_for_people() {
             "[2]:[02:00:00:00:00:01]:[10.1.0.2]",
             "10.0.0.1",
             "0",
+            "vxlan",
+            "-",
             "local",
             "65000:10"
         ]),
@@ -867,7 +890,10 @@ fn planectl_tables_for_people() {
     );
     assert!(lines[2].contains("[2]:[02:00:00:00:00:02] "), "{out}");
     assert!(
-        lines[3].starts_with("*  ") && lines[3].contains("[3]:[fd00::2]"),
+        lines[3].starts_with("*  ")
+            && lines[3].contains("[3]:[fd00::2]")
+            && lines[3].contains(" 12 ")
+            && lines[3].contains(" IR fd00::2 "),
         "{out}"
     );
     assert!(out.contains("Displayed 3 route(s), 2 best"), "{out}");

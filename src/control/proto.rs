@@ -27,7 +27,7 @@ use crate::config::values::{
     serde_rt_vec,
 };
 use crate::config::{BumMode, IpCidr, RtMatch, MAX_VNI};
-use plane_bgp::wire::{MacAddr, RouteDistinguisher, RouteTarget};
+use plane_bgp::wire::{MacAddr, RouteDistinguisher, RouteTarget, TUNNEL_TYPE_VXLAN};
 use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr};
@@ -330,7 +330,53 @@ pub struct Route {
     pub best: bool,
     /// Route targets the route carries.
     pub route_targets: Vec<RouteTarget>,
+    /// Tunnel type of the Encapsulation extended community (RFC 9012
+    /// section 4.1; 8 = VXLAN), when the route carries one.
+    pub encap: Option<u16>,
+    /// The PMSI Tunnel attribute (type 3), when the route carries one.
+    pub pmsi: Option<Pmsi>,
     pub kind: RouteKind,
+}
+
+/// A route's PMSI Tunnel attribute (RFC 6514 section 5); for VXLAN EVPN
+/// (RFC 8365 section 5.1.3) ingress replication, label = VNI, endpoint =
+/// the VTEP.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Serialize, Deserialize)]
+pub struct Pmsi {
+    /// 6 = ingress replication.
+    pub tunnel_type: u8,
+    pub label: u32,
+    /// `None` when the tunnel identifier is not an IP address.
+    pub endpoint: Option<IpAddr>,
+}
+
+/// `encap` in JSON: `"vxlan"` for tunnel type 8, else the number as a
+/// string, `null` when absent.
+mod serde_encap {
+    use super::TUNNEL_TYPE_VXLAN;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(v: &Option<u16>, s: S) -> Result<S::Ok, S::Error> {
+        match v {
+            None => s.serialize_none(),
+            Some(TUNNEL_TYPE_VXLAN) => s.serialize_str("vxlan"),
+            Some(t) => s.serialize_str(&t.to_string()),
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u16>, D::Error> {
+        let Some(text) = Option::<String>::deserialize(d)? else {
+            return Ok(None);
+        };
+        if text == "vxlan" {
+            return Ok(Some(TUNNEL_TYPE_VXLAN));
+        }
+        text.parse().map(Some).map_err(|_| {
+            serde::de::Error::custom(format!(
+                "encap: \"vxlan\" or a tunnel type 0-65535 expected, got {text:?}"
+            ))
+        })
+    }
 }
 
 impl Route {
@@ -369,6 +415,12 @@ struct RouteJson {
     originator: Option<IpAddr>,
     #[serde(with = "serde_rt_vec", default)]
     route_targets: Vec<RouteTarget>,
+    /// Always written, `null` when absent.
+    #[serde(with = "serde_encap", default)]
+    encap: Option<u16>,
+    /// Always written, `null` when absent.
+    #[serde(default)]
+    pmsi: Option<Pmsi>,
 }
 
 /// `ip` of a route's JSON: absent (type 3), null (MAC-only) or an address.
@@ -421,6 +473,8 @@ impl From<Route> for RouteJson {
             seq,
             originator,
             route_targets: r.route_targets,
+            encap: r.encap,
+            pmsi: r.pmsi,
         }
     }
 }
@@ -449,6 +503,8 @@ impl TryFrom<RouteJson> for Route {
             source: j.source,
             best: j.best,
             route_targets: j.route_targets,
+            encap: j.encap,
+            pmsi: j.pmsi,
             kind,
         })
     }

@@ -103,6 +103,12 @@ pub fn route(r: &RouteView) -> Option<Route> {
         },
         best: r.best,
         route_targets: r.rts.clone(),
+        encap: r.encapsulation,
+        pmsi: r.pmsi.map(|p| control::Pmsi {
+            tunnel_type: p.tunnel_type,
+            label: p.label,
+            endpoint: p.endpoint,
+        }),
         kind,
     })
 }

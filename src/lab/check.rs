@@ -836,6 +836,8 @@ ip = "10.0.0.3/24"
             source: RouteSource::Peer(vtep.parse().expect("ip")),
             best: true,
             route_targets: vec![],
+            encap: None,
+            pmsi: None,
             kind: RouteKind::MacIp {
                 mac: mac.parse().expect("mac"),
                 ip: ip.map(|i| i.parse().expect("ip")),

@@ -3,7 +3,8 @@
 //! columns padded with two spaces, `-` for an absent value. Scripts use
 //! `--json`; the table layout is not a contract.
 
-use plane::control::{Endpoint, FdbVni, Neighbor, Route, RouteKind, Summary, VniInfo};
+use plane::control::{Endpoint, FdbVni, Neighbor, Pmsi, Route, RouteKind, Summary, VniInfo};
+use plane_bgp::wire::{PMSI_INGRESS_REPLICATION, TUNNEL_TYPE_VXLAN};
 use std::fmt::Display;
 
 /// A left-aligned text table.
@@ -72,8 +73,34 @@ pub fn duration(secs: u64) -> String {
     }
 }
 
+/// The Encapsulation tunnel type as FRR and GoBGP name it: `vxlan` for 8.
+fn encap(tunnel_type: Option<u16>) -> String {
+    match tunnel_type {
+        Some(TUNNEL_TYPE_VXLAN) => "vxlan".to_string(),
+        other => or_dash(other),
+    }
+}
+
+/// `IR 10.0.0.1` for ingress replication (RFC 6514 tunnel type 6, the only
+/// one VXLAN EVPN uses), `type N` for another.
+fn pmsi(p: Option<Pmsi>) -> String {
+    let Some(p) = p else {
+        return "-".to_string();
+    };
+    let kind = match p.tunnel_type {
+        PMSI_INGRESS_REPLICATION => "IR".to_string(),
+        t => format!("type {t}"),
+    };
+    match p.endpoint {
+        Some(ep) => format!("{kind} {ep}"),
+        None => kind,
+    }
+}
+
 pub fn routes(routes: &[Route]) -> String {
-    let mut t = Table::new(&["", "VNI", "RD", "NETWORK", "NEXTHOP", "SEQ", "SOURCE", "RT"]);
+    let mut t = Table::new(&[
+        "", "VNI", "RD", "NETWORK", "NEXTHOP", "SEQ", "ENCAP", "PMSI", "SOURCE", "RT",
+    ]);
     for r in routes {
         let (network, seq) = match &r.kind {
             RouteKind::MacIp {
@@ -91,6 +118,8 @@ pub fn routes(routes: &[Route]) -> String {
             network,
             r.nexthop.to_string(),
             seq,
+            encap(r.encap),
+            pmsi(r.pmsi),
             r.source.to_string(),
             join(&r.route_targets),
         ]);
