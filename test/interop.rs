@@ -30,9 +30,11 @@
 //! the tests do not depend on the host-wide neighbour table having room.
 
 use plane_bgp::fsm::State;
-use plane_bgp::rib::{RouteFilter, RouteView, VniImport};
+use plane_bgp::rib::{PmsiView, RouteFilter, RouteView, VniImport};
 use plane_bgp::speaker::{NeighborConfig, SpeakerConfig};
-use plane_bgp::wire::{MacAddr, RouteDistinguisher, RouteTarget};
+use plane_bgp::wire::{
+    MacAddr, RouteDistinguisher, RouteTarget, PMSI_INGRESS_REPLICATION, TUNNEL_TYPE_VXLAN,
+};
 use plane_test::peers::{add_vni, Frr, FrrNeighbor, Gobgp, GobgpNeighbor, PlaneSpeaker};
 use plane_test::{poll_until, require_program, require_root, Netns};
 use serde_json::Value;
@@ -129,7 +131,8 @@ fn originate(plane: &PlaneSpeaker) {
 }
 
 /// Checks plane's view of the peer's routes: (type, MAC, IP) with RD, VNI,
-/// next hop and route target as the peer originated them.
+/// next hop, route target, encapsulation and (type 3) PMSI as the peer
+/// originated them.
 fn check_plane_received(
     routes: &[RouteView],
     peer: Ipv4Addr,
@@ -149,8 +152,22 @@ fn check_plane_received(
         assert_eq!(r.nexthop, Some(ip(peer)), "next hop of {r:?}");
         assert_eq!(r.peer_addr, Some(ip(peer)), "source of {r:?}");
         assert!(r.rts.contains(&rt), "RT {rt} missing in {r:?}");
+        assert_eq!(
+            r.encapsulation,
+            Some(TUNNEL_TYPE_VXLAN),
+            "VXLAN encapsulation of {r:?}"
+        );
         if *t == 3 {
             assert_eq!(r.originator, Some(ip(peer)), "originator of {r:?}");
+            // RFC 8365 5.1.3: ingress replication, label = VNI, endpoint = VTEP.
+            let want = PmsiView {
+                tunnel_type: PMSI_INGRESS_REPLICATION,
+                label: VNI,
+                endpoint: Some(ip(peer)),
+            };
+            assert_eq!(r.pmsi, Some(want), "PMSI of {r:?}");
+        } else {
+            assert_eq!(r.pmsi, None, "type 2 has no PMSI: {r:?}");
         }
     }
 }
