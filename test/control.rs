@@ -1310,3 +1310,37 @@ fn config_values_become_dtos_and_server_options() {
         Err(ServerError::UnknownGroup(_))
     ));
 }
+
+#[test]
+fn route_json_encap_and_pmsi_parse_back() {
+    let imet = |encap: Value| {
+        serde_json::json!({
+            "type": 3, "rd": "10.0.0.2:1", "vni": 100, "nexthop": "10.0.0.2",
+            "source": "10.0.0.2", "best": true, "originator": "10.0.0.2",
+            "route_targets": ["65000:100"], "encap": encap,
+            "pmsi": {"tunnel_type": 6, "label": 100, "endpoint": "10.0.0.2"}
+        })
+    };
+    let r: Route = serde_json::from_value(imet("vxlan".into())).unwrap();
+    assert_eq!(r.encap, Some(8));
+    assert_eq!(
+        r.pmsi,
+        Some(Pmsi {
+            tunnel_type: 6,
+            label: 100,
+            endpoint: Some(ip("10.0.0.2")),
+        })
+    );
+    assert_eq!(serde_json::to_value(&r).unwrap(), imet("vxlan".into()));
+    let r: Route = serde_json::from_value(imet("13".into())).unwrap();
+    assert_eq!(r.encap, Some(13));
+    let err = serde_json::from_value::<Route>(imet("gre".into())).unwrap_err();
+    assert!(err.to_string().contains("encap"), "{err}");
+    // A reply without the fields (an older planed) still parses.
+    let mut old = imet(Value::Null);
+    let obj = old.as_object_mut().unwrap();
+    obj.remove("encap");
+    obj.remove("pmsi");
+    let r: Route = serde_json::from_value(old).unwrap();
+    assert_eq!((r.encap, r.pmsi), (None, None));
+}
