@@ -545,6 +545,29 @@ fn drift_is_repaired() {
         neigh_back,
     )
     .expect("repair neighbour");
+    // Foreign replacements that the monitor's echo filter must let through:
+    // without extern_learn, and extern_learn with another protocol.
+    for extra in [&[][..], &["extern_learn", "protocol", "186"][..]] {
+        let mut args = vec![
+            "neigh",
+            "replace",
+            &t.h2.ip4,
+            "lladdr",
+            "02:00:00:00:99:99",
+            "dev",
+            "br10",
+            "nud",
+            "noarp",
+        ];
+        args.extend_from_slice(extra);
+        ns.ip(&args).expect("neigh replace");
+        poll_until(
+            "replaced neighbour to be repaired",
+            Duration::from_secs(10),
+            neigh_back,
+        )
+        .unwrap_or_else(|e| panic!("repair after neigh replace {extra:?}: {e}"));
+    }
     // Both halves of the FDB entry.
     ns.exec(
         "bridge",

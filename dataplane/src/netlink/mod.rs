@@ -989,5 +989,6 @@ fn ack_result(code: Option<std::num::NonZeroI32>) -> Result<(), OpError> {
     }
 }
 
+pub mod echo_filter;
 pub mod monitor;
 pub use monitor::spawn_monitor;

@@ -7,7 +7,9 @@
 //! Neighbour messages, the bulk (three per remote MAC+IP programmed), are
 //! decoded here without allocation ([`decode_neigh`]: only the fields plane
 //! uses), and additions carrying plane's marks, which are its own
-//! programming echoed back, are dropped before anything else happens. Link
+//! programming echoed back, are dropped before anything else happens; most
+//! never arrive: a socket filter ([`super::echo_filter`]) drops them in the
+//! kernel, so the decode below is the second line, not the hot path. Link
 //! messages are rare and decoded by netlink-packet-route. Never panics on
 //! any input: every read is bounds-checked.
 
@@ -54,6 +56,10 @@ pub fn spawn_monitor(tx: mpsc::Sender<Notification>) -> Result<(), BackendError>
         .bind(&SocketAddr::new(0, groups))
         .map_err(sock_err)?;
     set_rcvbuf_force(&mut sock)?;
+    // Before the first message can matter: plane's own additions are then
+    // never queued (the decode below still drops any that get through).
+    super::echo_filter::attach(sock.socket_mut())
+        .map_err(|e| BackendError::Socket(format!("notification socket filter: {e}")))?;
     tokio::spawn(async move {
         let mut buf = BytesMut::with_capacity(1 << 16);
         loop {
