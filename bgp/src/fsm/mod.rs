@@ -664,27 +664,9 @@ pub mod fsm_subcode {
     pub const ESTABLISHED: u8 = 3;
 }
 
-/// Cease subcodes, RFC 4486 section 4.
-pub mod cease_subcode {
-    pub const MAX_PREFIXES: u8 = 1;
-    pub const ADMINISTRATIVE_SHUTDOWN: u8 = 2;
-    pub const PEER_DECONFIGURED: u8 = 3;
-    pub const ADMINISTRATIVE_RESET: u8 = 4;
-    pub const CONNECTION_REJECTED: u8 = 5;
-    pub const OTHER_CONFIGURATION_CHANGE: u8 = 6;
-    pub const CONNECTION_COLLISION_RESOLUTION: u8 = 7;
-    pub const OUT_OF_RESOURCES: u8 = 8;
-}
-
-/// OPEN message error subcodes, RFC 4271 section 6.2 and RFC 5492.
-pub mod open_subcode {
-    pub const UNSUPPORTED_VERSION: u8 = 1;
-    pub const BAD_PEER_AS: u8 = 2;
-    pub const BAD_BGP_IDENTIFIER: u8 = 3;
-    pub const UNSUPPORTED_OPTIONAL_PARAMETER: u8 = 4;
-    pub const UNACCEPTABLE_HOLD_TIME: u8 = 6;
-    pub const UNSUPPORTED_CAPABILITY: u8 = 7;
-}
+// OPEN and Cease subcodes are the codec's (one table for the whole
+// speaker); re-exported here because FSM users name them with its events.
+pub use crate::wire::error::{cease_subcode, open_subcode};
 
 fn collision() -> Notification {
     notification(
@@ -770,7 +752,7 @@ pub fn describe(n: &Notification) -> String {
         _ => "unknown error code",
     };
     let sub = match (n.code, n.subcode) {
-        (error_code::OPEN_MESSAGE, open_subcode::UNSUPPORTED_VERSION) => {
+        (error_code::OPEN_MESSAGE, open_subcode::UNSUPPORTED_VERSION_NUMBER) => {
             "Unsupported Version Number"
         }
         (error_code::OPEN_MESSAGE, open_subcode::BAD_PEER_AS) => "Bad Peer AS",
@@ -784,7 +766,9 @@ pub fn describe(n: &Notification) -> String {
         (error_code::OPEN_MESSAGE, open_subcode::UNSUPPORTED_CAPABILITY) => {
             "Unsupported Capability"
         }
-        (error_code::CEASE, cease_subcode::MAX_PREFIXES) => "Maximum Number of Prefixes Reached",
+        (error_code::CEASE, cease_subcode::MAXIMUM_PREFIXES_REACHED) => {
+            "Maximum Number of Prefixes Reached"
+        }
         (error_code::CEASE, cease_subcode::ADMINISTRATIVE_SHUTDOWN) => "Administrative Shutdown",
         (error_code::CEASE, cease_subcode::PEER_DECONFIGURED) => "Peer De-configured",
         (error_code::CEASE, cease_subcode::ADMINISTRATIVE_RESET) => "Administrative Reset",

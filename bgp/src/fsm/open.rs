@@ -75,7 +75,7 @@ impl OpenError {
         match self {
             OpenError::UnsupportedVersion(_) => Notification {
                 code: error_code::OPEN_MESSAGE,
-                subcode: open_subcode::UNSUPPORTED_VERSION,
+                subcode: open_subcode::UNSUPPORTED_VERSION_NUMBER,
                 // The largest locally supported version, 2 octets.
                 data: Bytes::from_static(&[0, BGP_VERSION]),
             },

@@ -530,7 +530,7 @@ impl PeerTask {
                 warn!("peer sent {text}");
                 self.error(format!("received {text}")).await;
                 if n.code == error_code::OPEN_MESSAGE
-                    && n.subcode == fsm::open_subcode::UNSUPPORTED_VERSION
+                    && n.subcode == fsm::open_subcode::UNSUPPORTED_VERSION_NUMBER
                 {
                     Event::NotifMsgVerErr(n)
                 } else {
