@@ -64,6 +64,14 @@ pub trait Backend: Send + 'static {
     /// batched); one result per operation, in the same order: a bad entry
     /// fails alone.
     fn execute(&mut self, ops: &[Op]) -> impl Future<Output = Vec<Result<(), OpError>>> + Send;
+
+    /// Waits (bounded) until the notifications caused by everything
+    /// executed so far are in the task's notification channel, so that the
+    /// task can take its own echoes before it plans again. Nothing to wait
+    /// for without a monitor.
+    fn settle(&self) -> impl Future<Output = ()> + Send {
+        std::future::ready(())
+    }
 }
 
 /// A kernel event, already reduced to plain values. `ifindex` is resolved by

@@ -50,7 +50,7 @@ impl LocalIo {
         bridge: &str,
         responder: bool,
         initial: Vec<Binding>,
-        notify: mpsc::Sender<Notification>,
+        notify: mpsc::Sender<Vec<Notification>>,
     ) -> Result<LocalIo, String> {
         let iface = datalink::interfaces()
             .into_iter()
@@ -101,7 +101,7 @@ impl LocalIo {
                     };
                     if let Some((ip, mac)) = arpnd::snoop(frame) {
                         let n = Notification::Snooped { bridge: name.clone(), ip, mac };
-                        if let Err(mpsc::error::TrySendError::Closed(_)) = notify.try_send(n) {
+                        if let Err(mpsc::error::TrySendError::Closed(_)) = notify.try_send(vec![n]) {
                             return;
                         }
                     }

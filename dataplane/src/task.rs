@@ -43,12 +43,14 @@ use crate::types::{BumPolicy, Mac, Vni, VniConfig};
 const DEBOUNCE: Duration = Duration::from_millis(50);
 /// Capacity of the command, notification and event channels.
 pub const CHANNEL: usize = 1024;
-/// Capacity of the notification channel: while the task programs a large
-/// batch it reads no notifications, and the monitor must keep draining the
-/// kernel socket meanwhile (three notifications per removed MAC+IP) or the
-/// socket overruns and a full resync follows. 256k small values, about 12 MB
-/// at most, bounded.
-pub const NOTIFICATION_CHANNEL: usize = 1 << 18;
+/// Capacity of the notification channel, in batches. While the task
+/// programs a large plan it reads no notifications (three per removed
+/// MAC+IP): the monitor then keeps draining the kernel socket into one
+/// growing batch (bounded by [`crate::netlink::monitor::MAX_PENDING`]), so
+/// that the socket does not overrun into a full resync.
+pub const NOTIFICATION_CHANNEL: usize = 1024;
+/// Batches taken from the channel per pass of the task's loop.
+const NOTIFICATION_BATCH: usize = 64;
 
 /// Something the control plane should know.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -139,7 +141,7 @@ impl Dataplane {
     /// event stream.
     pub async fn start<B: Backend>(
         backend: B,
-        notifications: Option<mpsc::Receiver<Notification>>,
+        notifications: Option<mpsc::Receiver<Vec<Notification>>>,
     ) -> Result<(Dataplane, mpsc::Receiver<Event>), DataplaneError> {
         Self::start_with_io(backend, notifications, None).await
     }
@@ -149,8 +151,8 @@ impl Dataplane {
     /// `notifications`).
     async fn start_with_io<B: Backend>(
         mut backend: B,
-        notifications: Option<mpsc::Receiver<Notification>>,
-        snoop_tx: Option<mpsc::Sender<Notification>>,
+        notifications: Option<mpsc::Receiver<Vec<Notification>>>,
+        snoop_tx: Option<mpsc::Sender<Vec<Notification>>>,
     ) -> Result<(Dataplane, mpsc::Receiver<Event>), DataplaneError> {
         let observed = backend.observe().await?;
         let (tx, rx) = mpsc::channel(CHANNEL);
@@ -173,8 +175,9 @@ impl Dataplane {
             learned_ips: BTreeMap::new(),
             snoop_tx,
             local_io: BTreeMap::new(),
+            notifications,
         };
-        tokio::spawn(task.run(rx, notifications));
+        tokio::spawn(task.run(rx));
         Ok((Dataplane { tx }, ev_rx))
     }
 
@@ -183,11 +186,11 @@ impl Dataplane {
     pub async fn start_netlink(
         opts: crate::netlink::NetlinkOptions,
     ) -> Result<(Dataplane, mpsc::Receiver<Event>), DataplaneError> {
-        let backend = crate::netlink::NetlinkBackend::new(opts)?;
+        let mut backend = crate::netlink::NetlinkBackend::new(opts)?;
         let (ntx, nrx) = mpsc::channel(NOTIFICATION_CHANNEL);
         // Subscribe before the first dump, so that nothing between dump and
         // subscription is missed.
-        crate::netlink::spawn_monitor(ntx.clone())?;
+        backend.pace_with(crate::netlink::spawn_monitor(ntx.clone())?);
         Dataplane::start_with_io(backend, Some(nrx), Some(ntx)).await
     }
 
@@ -214,8 +217,9 @@ impl Dataplane {
             learned_ips: BTreeMap::new(),
             snoop_tx: None,
             local_io: BTreeMap::new(),
+            notifications: None,
         };
-        tokio::spawn(task.run(rx, None));
+        tokio::spawn(task.run(rx));
         (Dataplane { tx }, ev_rx, log)
     }
 
@@ -358,18 +362,16 @@ struct Task<B> {
     /// Local IP bindings already reported, to report changes only.
     learned_ips: BTreeMap<(Vni, IpAddr), Mac>,
     /// Where snooper threads report (`None`: no packet I/O, e.g. recording).
-    snoop_tx: Option<mpsc::Sender<Notification>>,
+    snoop_tx: Option<mpsc::Sender<Vec<Notification>>>,
     /// Snooper/responder thread per VNI.
     local_io: BTreeMap<Vni, LocalIo>,
+    /// Kernel notifications (and snooper reports), in batches; `None` when
+    /// there is no monitor or its stream ended.
+    notifications: Option<mpsc::Receiver<Vec<Notification>>>,
 }
 
 impl<B: Backend> Task<B> {
-    async fn run(
-        mut self,
-        mut rx: mpsc::Receiver<Command>,
-        notifications: Option<mpsc::Receiver<Notification>>,
-    ) {
-        let mut notifications = notifications;
+    async fn run(mut self, mut rx: mpsc::Receiver<Command>) {
         loop {
             let deadline = self.deadline;
             tokio::select! {
@@ -377,18 +379,24 @@ impl<B: Backend> Task<B> {
                     let Some(cmd) = cmd else { break };
                     self.command(cmd).await;
                 }
-                n = async {
-                    match notifications.as_mut() {
-                        Some(r) => r.recv().await,
+                batch = async {
+                    match self.notifications.as_mut() {
+                        Some(r) => {
+                            // Everything queued at once: one pass of the
+                            // loop per burst.
+                            let mut batch = Vec::with_capacity(NOTIFICATION_BATCH);
+                            r.recv_many(&mut batch, NOTIFICATION_BATCH).await;
+                            batch
+                        }
                         None => std::future::pending().await,
                     }
                 } => {
-                    match n {
-                        Some(n) => self.notification(n),
-                        None => {
-                            warn!("kernel notification stream ended; drift is no longer detected");
-                            notifications = None;
-                        }
+                    if batch.is_empty() {
+                        warn!("kernel notification stream ended; drift is no longer detected");
+                        self.notifications = None;
+                    }
+                    for n in batch.into_iter().flatten() {
+                        self.notification(n);
                     }
                 }
                 _ = async {
@@ -402,6 +410,20 @@ impl<B: Backend> Task<B> {
             }
         }
         debug!("dataplane task stopped: every handle dropped");
+    }
+
+    /// Takes what is queued on the notification channel now, without
+    /// waiting.
+    fn take_notifications(&mut self) {
+        let mut taken = Vec::new();
+        if let Some(r) = self.notifications.as_mut() {
+            while let Ok(batch) = r.try_recv() {
+                taken.push(batch);
+            }
+        }
+        for n in taken.into_iter().flatten() {
+            self.notification(n);
+        }
     }
 
     async fn command(&mut self, cmd: Command) {
@@ -539,7 +561,19 @@ impl<B: Backend> Task<B> {
         if plan.ops.is_empty() {
             return;
         }
-        let results = self.backend.execute(&plan.ops).await;
+        // The monitor never waits for this task: what it reports meanwhile
+        // is held (at most about two notifications per operation) and
+        // taken below, once `observed` has these operations' results,
+        // together with every echo of them (settle), before anything is
+        // planned again.
+        let mut held = Vec::new();
+        let results = hold_notifications(
+            &mut self.notifications,
+            &mut held,
+            self.backend.execute(&plan.ops),
+        )
+        .await;
+        hold_notifications(&mut self.notifications, &mut held, self.backend.settle()).await;
         report.ops += plan.ops.len();
         let created = plan
             .ops
@@ -570,6 +604,10 @@ impl<B: Backend> Task<B> {
             .iter()
             .map(|(n, l)| (l.ifindex, n.clone()))
             .collect();
+        for n in held.into_iter().flatten() {
+            self.notification(n);
+        }
+        self.take_notifications();
     }
 
     async fn full_resync(&mut self) -> Result<ApplyReport, BackendError> {
@@ -928,6 +966,33 @@ impl<B: Backend> Task<B> {
 }
 
 /// Operations that never remove state (used before the first resync).
+/// Runs `work` while taking notification batches from `rx` into `held`.
+async fn hold_notifications<T>(
+    rx: &mut Option<mpsc::Receiver<Vec<Notification>>>,
+    held: &mut Vec<Vec<Notification>>,
+    work: impl std::future::Future<Output = T>,
+) -> T {
+    tokio::pin!(work);
+    loop {
+        tokio::select! {
+            biased;
+            out = &mut work => return out,
+            batch = async {
+                match rx.as_mut() {
+                    Some(r) => r.recv().await,
+                    None => std::future::pending().await,
+                }
+            } => match batch {
+                Some(b) => held.push(b),
+                None => {
+                    warn!("kernel notification stream ended; drift is no longer detected");
+                    *rx = None;
+                }
+            }
+        }
+    }
+}
+
 fn is_additive(op: &Op) -> bool {
     !matches!(
         op,

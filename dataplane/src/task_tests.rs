@@ -150,13 +150,13 @@ async fn drift_notification_is_repaired() {
     // The kernel reports the neighbour 10.0.0.1 deleted on br10.
     // The recording model numbers devices from 1: br10 was created first.
     let br_index = 1;
-    ntx.send(Notification::Neigh {
+    ntx.send(vec![Notification::Neigh {
         ifindex: br_index,
         ip: ip("10.0.0.1"),
         mac: None,
         owned: true,
         deleted: true,
-    })
+    }])
     .await
     .unwrap();
     let ops = tokio::time::timeout(Duration::from_secs(5), log.recv())
@@ -197,16 +197,16 @@ async fn local_macs_and_snooped_ips_become_events() {
     });
     dp.apply(changes).await.unwrap();
     model_port.master = None;
-    ntx.send(Notification::Link {
+    ntx.send(vec![Notification::Link {
         name: "veth-c1".into(),
         link: model_port,
         master: None,
         deleted: false,
-    })
+    }])
     .await
     .unwrap();
     let local = mac(0x77);
-    ntx.send(Notification::Fdb {
+    ntx.send(vec![Notification::Fdb {
         ifindex: 50,
         mac: local,
         master_entry: true,
@@ -214,22 +214,22 @@ async fn local_macs_and_snooped_ips_become_events() {
         local: false,
         vtep: None,
         deleted: false,
-    })
+    }])
     .await
     .unwrap();
-    ntx.send(Notification::Snooped {
+    ntx.send(vec![Notification::Snooped {
         bridge: "br10".into(),
         ip: ip("10.0.0.77"),
         mac: local,
-    })
+    }])
     .await
     .unwrap();
     // A remote binding seen on the bridge is not a local endpoint.
-    ntx.send(Notification::Snooped {
+    ntx.send(vec![Notification::Snooped {
         bridge: "br10".into(),
         ip: ip("10.0.0.1"),
         mac: mac(1),
-    })
+    }])
     .await
     .unwrap();
     let e1 = ev.recv().await.unwrap();
@@ -259,7 +259,7 @@ async fn overrun_resyncs_by_dump() {
     let (ntx, nrx) = mpsc::channel(16);
     let (dp, mut ev) = Dataplane::start(backend, Some(nrx)).await.unwrap();
     dp.apply(routes()).await.unwrap();
-    ntx.send(Notification::Overrun).await.unwrap();
+    ntx.send(vec![Notification::Overrun]).await.unwrap();
     let e = tokio::time::timeout(Duration::from_secs(5), ev.recv())
         .await
         .unwrap()

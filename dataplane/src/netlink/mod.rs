@@ -9,7 +9,8 @@
 //!   flight on one connection. Every message asks for an ACK, so each one gets
 //!   exactly one answer (ACK or error) carrying its sequence number: answers
 //!   are matched back to messages by sequence order, and one bad entry fails
-//!   alone (netlink batches are not transactional).
+//!   alone (netlink batches are not transactional). FDB and IP neighbour
+//!   messages go on two connections at once (see [`NetlinkBackend`]).
 //! - Dumps links, bridge FDB and IPv4/IPv6 neighbours into [`Observed`],
 //!   deduplicated by key (dumps are not atomic).
 //! - Monitors RTNLGRP_LINK and RTNLGRP_NEIGH on a socket with a 64 MiB
@@ -26,6 +27,8 @@
 
 use std::collections::HashMap;
 use std::net::IpAddr;
+use std::sync::Arc;
+use std::time::Duration;
 
 use futures::stream::{self, StreamExt};
 use netlink_packet_core::{
@@ -44,6 +47,7 @@ use netlink_packet_route::{AddressFamily, RouteNetlinkMessage};
 use netlink_proto::sys::{AsyncSocket, SocketAddr};
 use netlink_proto::ConnectionHandle;
 use rtnetlink::{LinkBridge, LinkBridgePort, LinkUnspec, LinkVxlan};
+use tracing::debug;
 
 use crate::backend::{Backend, BackendError, OpError};
 use crate::reconcile::{LinkChange, Op};
@@ -59,6 +63,15 @@ pub const PLANE_PROTOCOL: u8 = 0xb1;
 pub const BATCH: usize = 128;
 /// Batches in flight on one connection.
 pub const IN_FLIGHT: usize = 8;
+/// Batches per pacing window ([`NetlinkBackend::pace_with`]): 32 x 128
+/// messages queue at most about 8k notifications (two per deletion), about
+/// 10 MB of the monitor socket's buffer.
+pub const PACE_WINDOW: usize = 32;
+/// Longest wait for the monitor per window: a reader that has stalled must
+/// not stop programming, only slow it.
+pub const PACE_MAX_WAIT: Duration = Duration::from_millis(200);
+/// Longest wait in [`Backend::settle`].
+pub const SETTLE_MAX_WAIT: Duration = Duration::from_millis(500);
 /// Receive buffer of both sockets (SO_RCVBUFFORCE): the default 212 KiB
 /// overflows under notification load (kernel.md).
 pub const RCVBUF: usize = 64 << 20;
@@ -88,15 +101,53 @@ impl Default for NetlinkOptions {
     }
 }
 
-/// Programs the kernel of the calling thread's network namespace.
-pub struct NetlinkBackend {
+/// One rtnetlink connection (its socket is served by its own tokio task).
+struct Conn {
     handle: ConnectionHandle<RouteNetlinkMessage>,
     /// Answers to messages sent without expectation: the errors of entry
-    /// batches (see [`NetlinkBackend::entry_ops`]).
+    /// batches (see [`send_entries`]).
     unsolicited: futures::channel::mpsc::UnboundedReceiver<(Msg, SocketAddr)>,
+}
+
+impl Conn {
+    fn open() -> Result<Conn, BackendError> {
+        let (mut conn, handle, unsolicited) = netlink_proto::new_connection::<RouteNetlinkMessage>(
+            netlink_sys::protocols::NETLINK_ROUTE,
+        )
+        .map_err(|e| BackendError::Socket(format!("NETLINK_ROUTE socket: {e}")))?;
+        // Every message of a batch is answered; ACKs must reach us so that
+        // answers can be matched to messages by sequence number.
+        conn.set_forward_ack(true);
+        set_rcvbuf_force(conn.socket_mut())?;
+        // Errors without the echoed request: smaller answers.
+        let _ = conn.socket_mut().socket_mut().set_cap_ack(true);
+        tokio::spawn(conn);
+        Ok(Conn {
+            handle,
+            unsolicited,
+        })
+    }
+}
+
+/// Programs the kernel of the calling thread's network namespace.
+///
+/// Two connections: links, dumps and bridge/VXLAN FDB entries on one, IP
+/// neighbour entries on the other. The two kinds of entry are separate
+/// kernel objects (no operation on one depends on the other), and the
+/// kernel processes them on separate paths, so a plan's FDB and neighbour
+/// messages are sent concurrently, each connection from its own task (on a
+/// multi-thread runtime, its own core). Order within each kind is kept.
+pub struct NetlinkBackend {
+    /// Links, dumps and FDB entries (AF_BRIDGE).
+    conn: Conn,
+    /// IPv4/IPv6 neighbour entries.
+    neigh: Conn,
     /// name -> ifindex, from the last dump and kept by link operations.
     index: HashMap<String, u32>,
     opts: NetlinkOptions,
+    /// The notification monitor's progress, to pace entry batches by
+    /// ([`NetlinkBackend::pace_with`]).
+    progress: Option<Arc<monitor::Progress>>,
 }
 
 pub(crate) fn set_rcvbuf_force<S: AsyncSocket>(socket: &mut S) -> Result<(), BackendError> {
@@ -109,23 +160,21 @@ pub(crate) fn set_rcvbuf_force<S: AsyncSocket>(socket: &mut S) -> Result<(), Bac
 impl NetlinkBackend {
     /// Opens the request connection (spawned on the current tokio runtime).
     pub fn new(opts: NetlinkOptions) -> Result<NetlinkBackend, BackendError> {
-        let (mut conn, handle, unsolicited) = netlink_proto::new_connection::<RouteNetlinkMessage>(
-            netlink_sys::protocols::NETLINK_ROUTE,
-        )
-        .map_err(|e| BackendError::Socket(format!("NETLINK_ROUTE socket: {e}")))?;
-        // Every message of a batch is answered; ACKs must reach us so that
-        // answers can be matched to messages by sequence number.
-        conn.set_forward_ack(true);
-        set_rcvbuf_force(conn.socket_mut())?;
-        // Errors without the echoed request: smaller answers.
-        let _ = conn.socket_mut().socket_mut().set_cap_ack(true);
-        tokio::spawn(conn);
         Ok(NetlinkBackend {
-            handle,
-            unsolicited,
+            conn: Conn::open()?,
+            neigh: Conn::open()?,
             index: HashMap::new(),
             opts,
+            progress: None,
         })
+    }
+
+    /// Paces entry programming by the notification monitor's reading: at
+    /// most about two windows of [`PACE_WINDOW`] batches are sent beyond
+    /// what the monitor has read, so that plane's own notifications never
+    /// overrun its monitor's socket.
+    pub fn pace_with(&mut self, progress: Arc<monitor::Progress>) {
+        self.progress = Some(progress);
     }
 
     async fn dump(
@@ -136,6 +185,7 @@ impl NetlinkBackend {
         let mut req = NetlinkMessage::from(msg);
         req.header.flags = NLM_F_REQUEST | NLM_F_DUMP;
         let mut stream = self
+            .conn
             .handle
             .request(req, SocketAddr::new(0, 0))
             .map_err(|e| BackendError::Dump {
@@ -185,78 +235,6 @@ impl NetlinkBackend {
             .get(name)
             .copied()
             .ok_or_else(|| OpError::NoDevice(name.to_string()))
-    }
-
-    /// Sends one batch and returns one result per message.
-    /// Sends one batch asking an ACK for its last message only (the kernel
-    /// answers every failing message anyway): per message, the kernel then
-    /// allocates nothing and plane parses nothing unless it fails. Returns
-    /// the sequence number of the last message, from which the others
-    /// follow (netlink-proto numbers a batch consecutively), and the
-    /// result of the last message.
-    async fn send_batch_last_ack(
-        handle: ConnectionHandle<RouteNetlinkMessage>,
-        mut msgs: Vec<Msg>,
-    ) -> (usize, LastAnswer) {
-        use netlink_proto::ReplyExpectation;
-        let n = msgs.len();
-        let last = n.saturating_sub(1);
-        let tagged: Vec<(Msg, ReplyExpectation)> = msgs
-            .drain(..)
-            .enumerate()
-            .map(|(i, mut m)| {
-                if i == last {
-                    m.header.flags |= NLM_F_ACK;
-                    (m, ReplyExpectation::Expected)
-                } else {
-                    m.header.flags &= !NLM_F_ACK;
-                    (m, ReplyExpectation::NotExpected)
-                }
-            })
-            .collect();
-        let Ok(mut stream) = handle.request_batch_with_expectation(tagged, SocketAddr::new(0, 0))
-        else {
-            return (n, None);
-        };
-        let mut answer = None;
-        while let Some(m) = stream.next().await {
-            if let NetlinkPayload::Error(e) = m.payload {
-                let r = ack_result(e.code);
-                answer = Some((m.header.sequence_number, r));
-            }
-        }
-        (n, answer)
-    }
-
-    async fn send_batch(
-        handle: ConnectionHandle<RouteNetlinkMessage>,
-        msgs: Vec<Msg>,
-    ) -> Vec<Result<(), OpError>> {
-        let sent = msgs.len();
-        let mut stream = match handle.request_batch(msgs, SocketAddr::new(0, 0)) {
-            Ok(s) => s,
-            Err(_) => return vec![Err(OpError::Closed); sent],
-        };
-        let mut answers: Vec<(u32, Result<(), OpError>)> = Vec::with_capacity(sent);
-        while let Some(m) = stream.next().await {
-            if let NetlinkPayload::Error(e) = m.payload {
-                let r = ack_result(e.code);
-                answers.push((m.header.sequence_number, r));
-            }
-        }
-        if answers.len() != sent {
-            return vec![
-                Err(OpError::Incomplete {
-                    sent,
-                    got: answers.len()
-                });
-                sent
-            ];
-        }
-        // Sequence numbers of one batch are consecutive (netlink-proto
-        // numbers messages in order); sorting restores message order.
-        answers.sort_by_key(|(seq, _)| *seq);
-        answers.into_iter().map(|(_, r)| r).collect()
     }
 
     async fn link_op(&mut self, op: &Op) -> Result<(), OpError> {
@@ -333,7 +311,7 @@ impl NetlinkBackend {
     async fn send_one(&self, msg: RouteNetlinkMessage, flags: u16) -> Result<(), OpError> {
         let mut req = NetlinkMessage::from(msg);
         req.header.flags = flags;
-        let mut r = Self::send_batch(self.handle.clone(), vec![req]).await;
+        let mut r = send_batch(self.conn.handle.clone(), vec![req]).await;
         r.pop().unwrap_or(Err(OpError::Closed))
     }
 
@@ -484,65 +462,30 @@ impl NetlinkBackend {
                 Err(e) => results[i] = Some(Err(e)),
             }
         }
-        let chunks: Vec<Vec<(usize, Msg)>> = {
-            let mut v = Vec::new();
-            let mut it = sendable.into_iter().peekable();
-            while it.peek().is_some() {
-                v.push(it.by_ref().take(self.opts.batch.max(1)).collect::<Vec<_>>());
-            }
-            v
-        };
-        let handle = self.handle.clone();
-        let answered: Vec<(Vec<usize>, usize, LastAnswer)> = stream::iter(chunks)
-            .map(|chunk| {
-                let handle = handle.clone();
-                async move {
-                    let (idx, msgs): (Vec<usize>, Vec<Msg>) = chunk.into_iter().unzip();
-                    let (n, last) = Self::send_batch_last_ack(handle, msgs).await;
-                    (idx, n, last)
-                }
-            })
-            .buffer_unordered(self.opts.in_flight.max(1))
-            .collect()
-            .await;
-        // Every batch is answered: the errors of its other messages were
-        // forwarded before its last answer (netlink-proto forwards
-        // unsolicited messages first in each poll), so they are all queued.
-        let mut errors: HashMap<u32, OpError> = HashMap::new();
-        while let Ok((m, _)) = self.unsolicited.try_recv() {
-            if let NetlinkPayload::Error(e) = m.payload {
-                if let Some(c) = e.code {
-                    errors.insert(
-                        m.header.sequence_number,
-                        OpError::Kernel {
-                            errno: c.get().saturating_abs(),
-                        },
-                    );
-                }
-            }
-        }
-        for (idx, n, last) in answered {
-            let Some((last_seq, last_result)) = last else {
-                for i in idx {
-                    if let Some(slot) = results.get_mut(i) {
-                        *slot = Some(Err(OpError::Closed));
-                    }
-                }
-                continue;
-            };
-            for (k, i) in idx.iter().enumerate() {
-                let r = if k + 1 == n {
-                    last_result.clone()
-                } else {
-                    let back = u32::try_from(n - 1 - k).unwrap_or(u32::MAX);
-                    match errors.remove(&last_seq.wrapping_sub(back)) {
-                        Some(e) => Err(e),
-                        None => Ok(()),
-                    }
-                };
-                if let Some(slot) = results.get_mut(*i) {
-                    *slot = Some(r);
-                }
+        // IP neighbours on their own connection, concurrently with the rest.
+        let (neigh, fdb): (Vec<_>, Vec<_>) = sendable.into_iter().partition(|(i, _)| {
+            matches!(ops.get(*i), Some(Op::AddNeigh { .. } | Op::DelNeigh { .. }))
+        });
+        let (batch, in_flight) = (self.opts.batch, self.opts.in_flight);
+        let (a, b) = futures::join!(
+            send_entries(
+                &mut self.conn,
+                fdb,
+                batch,
+                in_flight,
+                self.progress.as_deref()
+            ),
+            send_entries(
+                &mut self.neigh,
+                neigh,
+                batch,
+                in_flight,
+                self.progress.as_deref()
+            ),
+        );
+        for (i, r) in a.into_iter().chain(b) {
+            if let Some(slot) = results.get_mut(i) {
+                *slot = Some(r);
             }
         }
         // Deleting what is gone is success. A DelFdb whose bridge half is
@@ -572,7 +515,7 @@ impl NetlinkBackend {
         }
         if !retry.is_empty() {
             let (idx, msgs): (Vec<usize>, Vec<Msg>) = retry.into_iter().unzip();
-            let res = Self::send_batch(self.handle.clone(), msgs).await;
+            let res = send_batch(self.conn.handle.clone(), msgs).await;
             for (i, r) in idx.into_iter().zip(res) {
                 let r = match r {
                     Err(OpError::Kernel {
@@ -692,6 +635,14 @@ impl Backend for NetlinkBackend {
         Ok(obs)
     }
 
+    async fn settle(&self) {
+        if let Some(p) = &self.progress {
+            if !p.wait_handed(p.now(), SETTLE_MAX_WAIT).await {
+                debug!("notification monitor behind; not settled");
+            }
+        }
+    }
+
     async fn execute(&mut self, ops: &[Op]) -> Vec<Result<(), OpError>> {
         let mut results = Vec::with_capacity(ops.len());
         let mut i = 0;
@@ -710,6 +661,166 @@ impl Backend for NetlinkBackend {
         }
         results
     }
+}
+
+/// Sends one batch asking an ACK for its last message only (the kernel
+/// answers every failing message anyway): per message, the kernel then
+/// allocates nothing and plane parses nothing unless it fails. Returns
+/// the sequence number of the last message, from which the others
+/// follow (netlink-proto numbers a batch consecutively), and the
+/// result of the last message.
+async fn send_batch_last_ack(
+    handle: ConnectionHandle<RouteNetlinkMessage>,
+    mut msgs: Vec<Msg>,
+) -> (usize, LastAnswer) {
+    use netlink_proto::ReplyExpectation;
+    let n = msgs.len();
+    let last = n.saturating_sub(1);
+    let tagged: Vec<(Msg, ReplyExpectation)> = msgs
+        .drain(..)
+        .enumerate()
+        .map(|(i, mut m)| {
+            if i == last {
+                m.header.flags |= NLM_F_ACK;
+                (m, ReplyExpectation::Expected)
+            } else {
+                m.header.flags &= !NLM_F_ACK;
+                (m, ReplyExpectation::NotExpected)
+            }
+        })
+        .collect();
+    let Ok(mut stream) = handle.request_batch_with_expectation(tagged, SocketAddr::new(0, 0))
+    else {
+        return (n, None);
+    };
+    let mut answer = None;
+    while let Some(m) = stream.next().await {
+        if let NetlinkPayload::Error(e) = m.payload {
+            let r = ack_result(e.code);
+            answer = Some((m.header.sequence_number, r));
+        }
+    }
+    (n, answer)
+}
+
+/// Sends one batch and returns one result per message.
+async fn send_batch(
+    handle: ConnectionHandle<RouteNetlinkMessage>,
+    msgs: Vec<Msg>,
+) -> Vec<Result<(), OpError>> {
+    let sent = msgs.len();
+    let mut stream = match handle.request_batch(msgs, SocketAddr::new(0, 0)) {
+        Ok(s) => s,
+        Err(_) => return vec![Err(OpError::Closed); sent],
+    };
+    let mut answers: Vec<(u32, Result<(), OpError>)> = Vec::with_capacity(sent);
+    while let Some(m) = stream.next().await {
+        if let NetlinkPayload::Error(e) = m.payload {
+            let r = ack_result(e.code);
+            answers.push((m.header.sequence_number, r));
+        }
+    }
+    if answers.len() != sent {
+        return vec![
+            Err(OpError::Incomplete {
+                sent,
+                got: answers.len()
+            });
+            sent
+        ];
+    }
+    // Sequence numbers of one batch are consecutive (netlink-proto
+    // numbers messages in order); sorting restores message order.
+    answers.sort_by_key(|(seq, _)| *seq);
+    answers.into_iter().map(|(_, r)| r).collect()
+}
+
+/// Sends `msgs` (each tagged with its index in the caller's plan) on one
+/// connection in batches, several in flight, paced by the monitor's
+/// `progress` when there is one, and returns each index with its result.
+async fn send_entries(
+    conn: &mut Conn,
+    msgs: Vec<(usize, Msg)>,
+    batch: usize,
+    in_flight: usize,
+    progress: Option<&monitor::Progress>,
+) -> Vec<(usize, Result<(), OpError>)> {
+    let mut results = Vec::with_capacity(msgs.len());
+    if msgs.is_empty() {
+        return results;
+    }
+    let mut chunks: Vec<Vec<(usize, Msg)>> = {
+        let mut v = Vec::new();
+        let mut it = msgs.into_iter().peekable();
+        while it.peek().is_some() {
+            v.push(it.by_ref().take(batch.max(1)).collect::<Vec<_>>());
+        }
+        v
+    };
+    let handle = conn.handle.clone();
+    let mut answered: Vec<(Vec<usize>, usize, LastAnswer)> = Vec::with_capacity(chunks.len());
+    let mut previous_start: Option<u64> = None;
+    while !chunks.is_empty() {
+        let rest = chunks.split_off(PACE_WINDOW.min(chunks.len()));
+        let window = std::mem::replace(&mut chunks, rest);
+        if let Some(p) = progress {
+            // Everything queued before the previous window has been read.
+            if let Some(t) = previous_start {
+                if !p.wait_read(t, PACE_MAX_WAIT).await {
+                    debug!("notification monitor behind; programming on");
+                }
+            }
+            previous_start = Some(p.now());
+        }
+        let done: Vec<(Vec<usize>, usize, LastAnswer)> = stream::iter(window)
+            .map(|chunk| {
+                let handle = handle.clone();
+                async move {
+                    let (idx, msgs): (Vec<usize>, Vec<Msg>) = chunk.into_iter().unzip();
+                    let (n, last) = send_batch_last_ack(handle, msgs).await;
+                    (idx, n, last)
+                }
+            })
+            .buffer_unordered(in_flight.max(1))
+            .collect()
+            .await;
+        answered.extend(done);
+    }
+    // Every batch is answered: the errors of its other messages were
+    // forwarded before its last answer (netlink-proto forwards
+    // unsolicited messages first in each poll), so they are all queued.
+    let mut errors: HashMap<u32, OpError> = HashMap::new();
+    while let Ok((m, _)) = conn.unsolicited.try_recv() {
+        if let NetlinkPayload::Error(e) = m.payload {
+            if let Some(c) = e.code {
+                errors.insert(
+                    m.header.sequence_number,
+                    OpError::Kernel {
+                        errno: c.get().saturating_abs(),
+                    },
+                );
+            }
+        }
+    }
+    for (idx, n, last) in answered {
+        let Some((last_seq, last_result)) = last else {
+            results.extend(idx.into_iter().map(|i| (i, Err(OpError::Closed))));
+            continue;
+        };
+        for (k, i) in idx.iter().enumerate() {
+            let r = if k + 1 == n {
+                last_result.clone()
+            } else {
+                let back = u32::try_from(n - 1 - k).unwrap_or(u32::MAX);
+                match errors.remove(&last_seq.wrapping_sub(back)) {
+                    Some(e) => Err(e),
+                    None => Ok(()),
+                }
+            };
+            results.push((*i, r));
+        }
+    }
+    results
 }
 
 fn addrgen_none() -> LinkAttribute {

@@ -4,6 +4,16 @@
 //! default overflows under load. ENOBUFS becomes [`Notification::Overrun`],
 //! which the task answers with a resync by dump.
 //!
+//! The socket is read by a dedicated thread in blocking `recvmmsg` calls, up
+//! to [`SLOTS`] datagrams per call: every notification is its own datagram,
+//! and plane's own programming echoes two to three of them per entry, so one
+//! system call and one wake-up per notification (a tokio socket: epoll plus
+//! `recvfrom`) was the monitor's main cost. What one call reads goes to the
+//! task as one batch: one wake-up of the task per batch, not per
+//! notification; while the task is busy, batches grow (see [`read_loop`]).
+//! The thread exits when the task is gone (checked at least every
+//! [`IDLE_CHECK`]).
+//!
 //! Neighbour messages, the bulk (three per remote MAC+IP programmed), are
 //! decoded here without allocation ([`decode_neigh`]: only the fields plane
 //! uses), and additions carrying plane's marks, which are its own
@@ -13,17 +23,24 @@
 //! messages are rare and decoded by netlink-packet-route. Never panics on
 //! any input: every read is bounds-checked.
 
+use std::io::IoSliceMut;
 use std::net::IpAddr;
+use std::os::fd::{AsFd, AsRawFd};
+use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
-use bytes::BytesMut;
 use netlink_packet_core::NetlinkMessage;
 use netlink_packet_route::link::LinkAttribute;
 use netlink_packet_route::{AddressFamily, RouteNetlinkMessage};
-use netlink_sys::{AsyncSocket, AsyncSocketExt, SocketAddr, TokioSocket};
-use tokio::sync::mpsc;
+use netlink_sys::{Socket, SocketAddr};
+use nix::errno::Errno;
+use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+use nix::sys::socket::{recvmmsg, MsgFlags, MultiHeaders};
+use tokio::sync::{mpsc, Notify};
 use tracing::warn;
 
-use super::{parse_link, parse_protinfo, set_rcvbuf_force, PLANE_PROTOCOL};
+use super::{parse_link, parse_protinfo, PLANE_PROTOCOL, RCVBUF};
 use crate::backend::{BackendError, Notification};
 use crate::types::Mac;
 
@@ -47,47 +64,303 @@ const NUD_PERMANENT: u16 = 0x80;
 const NLMSG_HDRLEN: usize = 16;
 const NDMSG_LEN: usize = 12;
 
-/// Subscribes and forwards notifications on `tx` until it closes.
-pub fn spawn_monitor(tx: mpsc::Sender<Notification>) -> Result<(), BackendError> {
-    let sock_err = |e: std::io::Error| BackendError::Socket(format!("notification socket: {e}"));
-    let mut sock = TokioSocket::new(netlink_sys::protocols::NETLINK_ROUTE).map_err(sock_err)?;
-    let groups = (1 << (RTNLGRP_LINK - 1)) | (1 << (RTNLGRP_NEIGH - 1));
-    sock.socket_mut()
-        .bind(&SocketAddr::new(0, groups))
-        .map_err(sock_err)?;
-    set_rcvbuf_force(&mut sock)?;
-    // Before the first message can matter: plane's own additions are then
-    // never queued (the decode below still drops any that get through).
-    super::echo_filter::attach(sock.socket_mut())
-        .map_err(|e| BackendError::Socket(format!("notification socket filter: {e}")))?;
-    tokio::spawn(async move {
-        let mut buf = BytesMut::with_capacity(1 << 16);
+/// Datagrams read per `recvmmsg`.
+pub const SLOTS: usize = 64;
+/// Bytes per datagram slot: a neighbour notification takes about 100, a link
+/// notification a few KiB. A longer one arrives truncated (MSG_TRUNC) and is
+/// answered like an overrun: a resync by dump.
+const SLOT_BYTES: usize = 16 << 10;
+/// Notifications held by the reader while the channel is full (about 50
+/// bytes each): together with the channel and the socket's buffer, what a
+/// busy task can fall behind by before notifications are lost.
+pub const MAX_PENDING: usize = 1 << 18;
+/// How often (ms) the reader retries handing notifications to a busy task
+/// when the socket is quiet.
+const RETRY_MS: u8 = 5;
+/// How long an idle reader waits before checking whether the task is gone.
+pub const IDLE_CHECK: Duration = Duration::from_secs(1);
+
+/// How far the reader has got, shared with the backend.
+///
+/// - Pacing: the kernel queues two notifications per removed FDB entry or
+///   neighbour on the monitor's socket in the programming thread's
+///   `sendmsg`; a reader starved of CPU would let the socket overrun, which
+///   costs a full resync by dump. The backend waits, between windows of
+///   batches, until everything queued before the previous window has been
+///   read ([`Progress::wait_read`]).
+/// - Settling: after executing a plan the task waits until the echoes of
+///   its own operations are in its channel ([`Progress::wait_handed`]) and
+///   takes them before anything else, so that an echo is never mistaken
+///   for drift by a later plan (a deletion echo read after the same entry
+///   was added again would look like a deletion behind plane's back).
+#[derive(Debug)]
+pub struct Progress {
+    epoch: Instant,
+    /// [`Progress::now`] at the start of the last read that emptied the
+    /// socket: every notification queued before it has been read.
+    read_at: AtomicU64,
+    /// Likewise, and everything read up to then has been handed to the task.
+    handed_at: AtomicU64,
+    /// [`BUSY`], [`SOCKET_EMPTY`] or [`IDLE`].
+    state: AtomicU8,
+    changed: Notify,
+}
+
+/// The reader is reading or handing over.
+const BUSY: u8 = 0;
+/// The socket is empty; notifications wait for room in the channel.
+const SOCKET_EMPTY: u8 = 1;
+/// The socket is empty and everything has been handed over (or the reader
+/// has stopped).
+const IDLE: u8 = 2;
+
+impl Progress {
+    fn new() -> Progress {
+        Progress {
+            epoch: Instant::now(),
+            read_at: AtomicU64::new(0),
+            handed_at: AtomicU64::new(0),
+            state: AtomicU8::new(BUSY),
+            changed: Notify::new(),
+        }
+    }
+
+    /// A timestamp for the waits.
+    pub fn now(&self) -> u64 {
+        u64::try_from(self.epoch.elapsed().as_nanos()).unwrap_or(u64::MAX)
+    }
+
+    fn read_up_to(&self, since: u64) {
+        self.read_at.fetch_max(since, Ordering::Release);
+        self.changed.notify_waiters();
+    }
+
+    fn handed_up_to(&self, since: u64) {
+        self.read_at.fetch_max(since, Ordering::Release);
+        self.handed_at.fetch_max(since, Ordering::Release);
+        self.changed.notify_waiters();
+    }
+
+    fn set_state(&self, state: u8) {
+        self.state.store(state, Ordering::Release);
+        if state != BUSY {
+            self.changed.notify_waiters();
+        }
+    }
+
+    /// Waits until every notification queued before `since` has been read
+    /// from the socket, at most `max`; true when it has.
+    pub async fn wait_read(&self, since: u64, max: Duration) -> bool {
+        self.wait(max, || {
+            self.state.load(Ordering::Acquire) != BUSY
+                || self.read_at.load(Ordering::Acquire) >= since
+        })
+        .await
+    }
+
+    /// Waits until every notification queued before `since` has been handed
+    /// to the task's channel, at most `max`; true when it has.
+    pub async fn wait_handed(&self, since: u64, max: Duration) -> bool {
+        self.wait(max, || {
+            self.state.load(Ordering::Acquire) == IDLE
+                || self.handed_at.load(Ordering::Acquire) >= since
+        })
+        .await
+    }
+
+    async fn wait(&self, max: Duration, done: impl Fn() -> bool) -> bool {
+        let deadline = tokio::time::Instant::now() + max;
         loop {
-            buf.clear();
-            buf.reserve(1 << 16);
-            match sock.recv(&mut buf).await {
-                Ok(()) => {}
-                Err(e) if e.raw_os_error() == Some(libc::ENOBUFS) => {
-                    if tx.send(Notification::Overrun).await.is_err() {
-                        return;
-                    }
-                    continue;
-                }
-                Err(e) => {
-                    warn!(%e, "notification socket failed; drift is no longer detected");
-                    return;
-                }
+            let changed = self.changed.notified();
+            tokio::pin!(changed);
+            changed.as_mut().enable();
+            if done() {
+                return true;
             }
-            for msg in messages(&buf) {
-                if let Some(n) = decode(msg) {
-                    if tx.send(n).await.is_err() {
-                        return;
-                    }
-                }
+            if tokio::time::timeout_at(deadline, changed).await.is_err() {
+                return done();
             }
         }
-    });
-    Ok(())
+    }
+}
+
+/// Subscribes and forwards notifications on `tx` until it closes. The socket
+/// is opened in the calling thread's network namespace. The returned
+/// [`Progress`] is for the backend's pacing.
+pub fn spawn_monitor(tx: mpsc::Sender<Vec<Notification>>) -> Result<Arc<Progress>, BackendError> {
+    let sock_err = |e: std::io::Error| BackendError::Socket(format!("notification socket: {e}"));
+    let mut sock = Socket::new(netlink_sys::protocols::NETLINK_ROUTE).map_err(sock_err)?;
+    let groups = (1 << (RTNLGRP_LINK - 1)) | (1 << (RTNLGRP_NEIGH - 1));
+    sock.bind(&SocketAddr::new(0, groups)).map_err(sock_err)?;
+    {
+        use nix::sys::socket::{setsockopt, sockopt};
+        setsockopt(&sock, sockopt::RcvBufForce, &RCVBUF)
+            .map_err(|e| BackendError::Socket(format!("SO_RCVBUFFORCE {RCVBUF}: {e}")))?;
+    }
+    socket2::SockRef::from(&sock)
+        .set_read_timeout(Some(IDLE_CHECK))
+        .map_err(sock_err)?;
+    // Before the first message can matter: plane's own additions are then
+    // never queued (the decode below still drops any that get through).
+    super::echo_filter::attach(&sock)
+        .map_err(|e| BackendError::Socket(format!("notification socket filter: {e}")))?;
+    let progress = Arc::new(Progress::new());
+    let reader = progress.clone();
+    std::thread::Builder::new()
+        .name("plane-nlmon".into())
+        .spawn(move || {
+            read_loop(&sock, &tx, &reader);
+            // Nobody reads any more: never make the backend wait.
+            reader.set_state(IDLE);
+        })
+        .map_err(|e| BackendError::Socket(format!("notification thread: {e}")))?;
+    Ok(progress)
+}
+
+/// What one `recvmmsg` slot received.
+struct Received {
+    len: usize,
+    truncated: bool,
+}
+
+/// Reads until the task is gone or the socket fails.
+///
+/// While the task is busy (it reads no notifications while it programs a
+/// large plan), what is read piles up in `pending` instead of waiting for
+/// room in the channel: the kernel socket keeps being drained (its overrun
+/// costs a full resync), and the next batch the task takes is one large
+/// one. `pending` is bounded by [`MAX_PENDING`]; beyond it the reader waits.
+fn read_loop(sock: &Socket, tx: &mpsc::Sender<Vec<Notification>>, progress: &Progress) {
+    let mut reader = Reader::new(sock);
+    let mut pending: Vec<Notification> = Vec::new();
+    loop {
+        let start = progress.now();
+        let mut r = reader.read(MsgFlags::MSG_DONTWAIT);
+        // This read found the socket empty: everything queued before it
+        // started is read (and handed over once `pending` is).
+        let emptied = matches!(r, Ok(n) if n < SLOTS) || r == Err(Errno::EAGAIN);
+        if emptied {
+            progress.read_up_to(start);
+        }
+        if r == Err(Errno::EAGAIN) {
+            if !pending.is_empty() {
+                match tx.try_send(std::mem::take(&mut pending)) {
+                    Ok(()) => progress.handed_up_to(start),
+                    Err(mpsc::error::TrySendError::Full(p)) => {
+                        // The task is busy (perhaps executing a plan paced
+                        // by this reader: never block on it here). Look
+                        // again soon, or as soon as the socket has data.
+                        pending = p;
+                        progress.set_state(SOCKET_EMPTY);
+                        let mut fds = [PollFd::new(sock.as_fd(), PollFlags::POLLIN)];
+                        let _ = poll(&mut fds, PollTimeout::from(RETRY_MS));
+                        progress.set_state(BUSY);
+                    }
+                    Err(mpsc::error::TrySendError::Closed(_)) => return,
+                }
+                continue;
+            }
+            // Nothing queued, nothing pending: sleep in the socket until
+            // something comes (or IDLE_CHECK passes).
+            progress.handed_up_to(start);
+            progress.set_state(IDLE);
+            r = reader.read(MsgFlags::MSG_WAITFORONE);
+            progress.set_state(BUSY);
+        }
+        match r {
+            Ok(_) => reader.decode_into(&mut pending),
+            Err(Errno::EAGAIN | Errno::EINTR) => {
+                if tx.is_closed() {
+                    return;
+                }
+                continue;
+            }
+            Err(Errno::ENOBUFS) => pending.push(Notification::Overrun),
+            Err(e) => {
+                warn!(%e, "notification socket failed; drift is no longer detected");
+                return;
+            }
+        }
+        let sent = if pending.is_empty() {
+            true
+        } else if pending.len() >= MAX_PENDING {
+            if tx.blocking_send(std::mem::take(&mut pending)).is_err() {
+                return;
+            }
+            true
+        } else {
+            match tx.try_send(std::mem::take(&mut pending)) {
+                Ok(()) => true,
+                Err(mpsc::error::TrySendError::Full(p)) => {
+                    pending = p;
+                    false
+                }
+                Err(mpsc::error::TrySendError::Closed(_)) => return,
+            }
+        };
+        if sent && emptied {
+            progress.handed_up_to(start);
+        }
+    }
+}
+
+/// `recvmmsg` into [`SLOTS`] preallocated buffers.
+struct Reader<'s> {
+    sock: &'s Socket,
+    bufs: Vec<Vec<u8>>,
+    headers: MultiHeaders<()>,
+    got: Vec<Received>,
+}
+
+impl<'s> Reader<'s> {
+    fn new(sock: &'s Socket) -> Reader<'s> {
+        Reader {
+            sock,
+            bufs: (0..SLOTS).map(|_| vec![0u8; SLOT_BYTES]).collect(),
+            headers: MultiHeaders::<()>::preallocate(SLOTS, None),
+            got: Vec::with_capacity(SLOTS),
+        }
+    }
+
+    /// One `recvmmsg`; the number of datagrams read.
+    fn read(&mut self, flags: MsgFlags) -> Result<usize, Errno> {
+        self.got.clear();
+        let mut iovs: Vec<[IoSliceMut<'_>; 1]> = self
+            .bufs
+            .iter_mut()
+            .map(|b| [IoSliceMut::new(b.as_mut_slice())])
+            .collect();
+        let got = &mut self.got;
+        recvmmsg(
+            self.sock.as_raw_fd(),
+            &mut self.headers,
+            iovs.iter_mut(),
+            flags,
+            None,
+        )
+        .map(|msgs| {
+            got.extend(msgs.map(|m| Received {
+                len: m.bytes,
+                truncated: m.flags.contains(MsgFlags::MSG_TRUNC),
+            }))
+        })?;
+        Ok(self.got.len())
+    }
+
+    /// Decodes what the last read got.
+    fn decode_into(&self, out: &mut Vec<Notification>) {
+        for (slot, r) in self.bufs.iter().zip(&self.got) {
+            if r.truncated {
+                warn!(
+                    bytes = r.len,
+                    "kernel notification longer than {SLOT_BYTES} bytes: resync by dump"
+                );
+                out.push(Notification::Overrun);
+                continue;
+            }
+            out.extend(messages(slot.get(..r.len).unwrap_or(&[])).filter_map(decode));
+        }
+    }
 }
 
 fn ne16(b: &[u8], at: usize) -> Option<u16> {

@@ -94,6 +94,26 @@ fn iproute2(ns: &str, n: u32, add: bool) -> Result<Duration, String> {
     Ok(t.elapsed())
 }
 
+/// One iproute2 round: install then remove, wall and CPU time of each.
+fn iproute2_round(
+    ns: &str,
+    n: u32,
+    add: (&mut Vec<Duration>, &mut Vec<f64>),
+    del: (&mut Vec<Duration>, &mut Vec<f64>),
+) -> Result<(), String> {
+    let c = cpu(true);
+    add.0.push(iproute2(ns, n, true)?);
+    add.1.push(cpu(true) - c);
+    let got = count(ns, &["ip", "neigh", "show", "dev", "br20"]);
+    if got != n as usize {
+        return Err(format!("iproute2 installed {got} neighbours of {n}"));
+    }
+    let c = cpu(true);
+    del.0.push(iproute2(ns, n, false)?);
+    del.1.push(cpu(true) - c);
+    Ok(())
+}
+
 async fn plane(dp: &Dataplane, n: u32, add: bool) -> Result<Duration, String> {
     let vni = Vni::new(10).map_err(|e| e.to_string())?;
     let vtep: IpAddr = "192.0.2.2"
@@ -182,6 +202,14 @@ fn main() -> Result<(), String> {
     } else {
         sizes
     };
+    // The dataplane's warnings (overruns, failed operations) on stderr.
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .init();
     let name = format!("pbench{}", std::process::id());
     sh(&["ip", "netns", "add", &name])?;
     let ns = Ns(name);
@@ -205,7 +233,8 @@ fn main() -> Result<(), String> {
     .map_err(|e| e.to_string())?;
     rt.block_on(async {
         // Knobs for exploring (not for the recorded numbers):
-        // PLANE_BENCH_BATCH, PLANE_BENCH_IN_FLIGHT, PLANE_BENCH_NO_MONITOR.
+        // PLANE_BENCH_BATCH, PLANE_BENCH_IN_FLIGHT, PLANE_BENCH_NO_MONITOR,
+        // PLANE_BENCH_ONLY_PLANE.
         let env = |k: &str| std::env::var(k).ok().and_then(|v| v.parse::<usize>().ok());
         let mut opts = NetlinkOptions::default();
         opts.batch = env("PLANE_BENCH_BATCH").unwrap_or(opts.batch);
@@ -234,20 +263,21 @@ fn main() -> Result<(), String> {
         println!("| N | side | install wall s | install CPU s | remove wall s | remove CPU s |");
         println!("|---:|---|---:|---:|---:|---:|");
         let rounds = 5;
+        // PLANE_BENCH_ONLY_PLANE=1: skip iproute2 (for profiling plane alone).
+        let plane_only = std::env::var_os("PLANE_BENCH_ONLY_PLANE").is_some();
         for &n in &sizes {
             let (mut pa, mut pr, mut ia, mut ir) = (vec![], vec![], vec![], vec![]);
             let (mut pac, mut prc, mut iac, mut irc) = (vec![], vec![], vec![], vec![]);
             for _ in 0..rounds {
-                let c = cpu(true);
-                ia.push(iproute2(&ns.0, n, true)?);
-                iac.push(cpu(true) - c);
-                let got = count(&ns.0, &["ip", "neigh", "show", "dev", "br20"]);
-                if got != n as usize {
-                    return Err(format!("iproute2 installed {got} neighbours of {n}"));
+                if plane_only {
+                    // Profiling aid: keeps the iproute2 columns at zero.
+                    ia.push(Duration::ZERO);
+                    ir.push(Duration::ZERO);
+                    iac.push(0.0);
+                    irc.push(0.0);
+                } else {
+                    iproute2_round(&ns.0, n, (&mut ia, &mut iac), (&mut ir, &mut irc))?;
                 }
-                let c = cpu(true);
-                ir.push(iproute2(&ns.0, n, false)?);
-                irc.push(cpu(true) - c);
                 let c = cpu(false);
                 pa.push(plane(&dp, n, true).await?);
                 pac.push(cpu(false) - c);
