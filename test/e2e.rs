@@ -649,13 +649,15 @@ mod bench_latency;
 /// `bum = "proxy"` through planed: two hosts whose VNI 10 has the kernel's
 /// ARP/ND suppression off and planed's userspace responder on. Pings cross
 /// (v4, v6) with no ARP, NS or other BUM frame on the underlay; the answers
-/// are planed's (none while its process is stopped); an endpoint removed on
-/// h2 stops being answered for on h1.
+/// are planed's (none while its process is stopped); the mode switches to
+/// "suppress" and back on SIGHUP; a restarted planed answers again; an
+/// endpoint removed on h2 stops being answered for on h1.
 #[test]
 fn proxy_mode_answers_arp_nd_from_userspace() {
     require_root!();
     require_program!("tcpdump");
     require_program!("tshark");
+    use nix::sys::signal::Signal::{SIGCONT, SIGHUP, SIGSTOP};
     let underlay = Underlay::new().expect("underlay");
     let p = |idx| Peer {
         idx,
@@ -744,13 +746,9 @@ fn proxy_mode_answers_arp_nd_from_userspace() {
     // planed stopped (SIGSTOP: the kernel state stays, the responder
     // thread is frozen with the rest of the process): nothing answers.
     // Well within the hold time, so the session survives.
-    hosts[0]
-        .signal(nix::sys::signal::Signal::SIGSTOP)
-        .expect("SIGSTOP");
+    hosts[0].signal(SIGSTOP).expect("SIGSTOP");
     let frozen = (c1.resolves(&c2.ipv4), c1.resolves(&c2.ipv6));
-    hosts[0]
-        .signal(nix::sys::signal::Signal::SIGCONT)
-        .expect("SIGCONT");
+    hosts[0].signal(SIGCONT).expect("SIGCONT");
     assert_eq!(
         (frozen.0.expect("resolve"), frozen.1.expect("resolve")),
         (false, false),
@@ -761,6 +759,52 @@ fn proxy_mode_answers_arp_nd_from_userspace() {
             c1.resolves(ip).ok().filter(|r| *r)
         })
         .expect("answered after SIGCONT");
+    }
+
+    // The mode changes at run time (SIGHUP): to "suppress" the kernel
+    // answers (also with planed stopped), back to "proxy" planed does again.
+    let vxlan_port = |h: &Host, flag: &str| {
+        let r = poll_until(&format!("{} vxlan10: {flag}", h.name()), WAIT, || {
+            h.ns.exec("bridge", ["-d", "link", "show", "dev", "vxlan10"])
+                .ok()
+                .filter(|s| s.contains(flag))
+        });
+        if let Err(e) = r {
+            panic!("{e}\n--- {} log ---\n{}", h.name(), h.log());
+        }
+    };
+    for (mode, flag, kernel_answers) in [
+        ("suppress", "neigh_suppress on", true),
+        ("proxy", "neigh_suppress off", false),
+    ] {
+        hosts[0].write_config_with_bum(&[10], mode).expect("config");
+        hosts[0].signal(SIGHUP).expect("SIGHUP");
+        vxlan_port(&hosts[0], flag);
+        poll_until(&format!("{mode}: h1 answers for c2"), WAIT, || {
+            c1.resolves(&c2.ipv6).ok().filter(|r| *r)
+        })
+        .expect("answered");
+        hosts[0].signal(SIGSTOP).expect("SIGSTOP");
+        let frozen = c1.resolves(&c2.ipv4);
+        hosts[0].signal(SIGCONT).expect("SIGCONT");
+        assert_eq!(
+            frozen.expect("resolve"),
+            kernel_answers,
+            "{mode}: ARP answered with planed stopped"
+        );
+    }
+
+    // SIGKILL and restart in proxy mode: the responder starts with the
+    // bindings of the routes h2 still has (graceful restart resync).
+    hosts[0].kill();
+    hosts[0].start().expect("planed restarts");
+    wait_sessions(&[&hosts[0]], 1);
+    vxlan_port(&hosts[0], "neigh_suppress off");
+    for ip in [&c2.ipv4, &c2.ipv6] {
+        poll_until(&format!("h1 answers for {ip} after restart"), WAIT, || {
+            c1.resolves(ip).ok().filter(|r| *r)
+        })
+        .expect("answered after restart");
     }
 
     // The endpoint leaves h2: h1 withdraws it and stops answering for it.
