@@ -645,3 +645,177 @@ fn sighup_adds_and_removes_neighbours_and_vnis() {
 /// The end-to-end latency benchmark (ignored by default; test/bench/e2e/run.sh).
 #[path = "bench/e2e/latency.rs"]
 mod bench_latency;
+
+/// `bum = "proxy"` through planed: two hosts whose VNI 10 has the kernel's
+/// ARP/ND suppression off and planed's userspace responder on. Pings cross
+/// (v4, v6) with no ARP, NS or other BUM frame on the underlay; the answers
+/// are planed's (none while its process is stopped); the mode switches to
+/// "suppress" and back on SIGHUP; a restarted planed answers again; an
+/// endpoint removed on h2 stops being answered for on h1.
+#[test]
+fn proxy_mode_answers_arp_nd_from_userspace() {
+    require_root!();
+    require_program!("tcpdump");
+    require_program!("tshark");
+    use nix::sys::signal::Signal::{SIGCONT, SIGHUP, SIGSTOP};
+    let underlay = Underlay::new().expect("underlay");
+    let p = |idx| Peer {
+        idx,
+        rr_client: false,
+    };
+    let mut hosts = Vec::new();
+    for (idx, peer) in [(1u8, 2u8), (2, 1)] {
+        let spec = HostSpec {
+            idx,
+            peers: vec![p(peer)],
+            vnis: vec![10],
+            flood: Vec::new(),
+            hold_time: HOLD,
+        };
+        let h = Host::new(&underlay, spec).expect("host");
+        h.write_config_with_bum(&[10], "proxy").expect("config");
+        hosts.push(h);
+    }
+    for h in hosts.iter_mut() {
+        h.start().expect("planed");
+    }
+    wait_sessions(&hosts.iter().collect::<Vec<_>>(), 1);
+    let caps: Vec<Capture> = hosts
+        .iter()
+        .map(|h| {
+            Capture::start(
+                &h.ns,
+                underlay.dir.path().join(format!("{}-proxy.pcap", h.name())),
+            )
+            .expect("tcpdump")
+        })
+        .collect();
+    let c1 = Container::new(10, 1).expect("container");
+    let c2 = Container::new(10, 2).expect("container");
+    hosts[0].add_endpoint(&c1).expect("endpoint add");
+    hosts[1].add_endpoint(&c2).expect("endpoint add");
+    wait_programmed(&hosts[0], &c2, "10.0.0.2");
+    wait_programmed(&hosts[1], &c1, "10.0.0.1");
+
+    // No port of either bridge has the kernel answer ARP/ND (a bridge
+    // suppresses as soon as one of its ports has neigh_suppress), and the
+    // VXLAN port floods nothing: a reply can only come from planed.
+    for h in &hosts {
+        let links =
+            h.ns.exec("bridge", ["-d", "link", "show"])
+                .expect("bridge link");
+        assert!(
+            !links.contains("neigh_suppress on"),
+            "{}: {links}",
+            h.name()
+        );
+        let vx =
+            h.ns.exec("bridge", ["-d", "link", "show", "dev", "vxlan10"])
+                .expect("bridge link");
+        assert!(
+            vx.contains("neigh_suppress off")
+                && vx.contains("flood off")
+                && vx.contains("mcast_flood off")
+                && vx.contains("bcast_flood off"),
+            "{}: {vx}",
+            h.name()
+        );
+    }
+
+    c1.ping_until(&c2.ipv4, WAIT).expect("ping v4 h1 -> h2");
+    c1.ping_until(&c2.ipv6, WAIT).expect("ping v6 h1 -> h2");
+    assert!(c2.resolves(&c1.ipv4).expect("resolve"), "h2 answers ARP");
+    c2.ping_until(&c1.ipv4, WAIT).expect("ping v4 h2 -> h1");
+    assert!(c2.resolves(&c1.ipv6).expect("resolve"), "h2 answers NS");
+    c2.ping_until(&c1.ipv6, WAIT).expect("ping v6 h2 -> h1");
+    let mut bum = Vec::new();
+    for (h, cap) in hosts.iter().zip(caps) {
+        let (total, arp, ns, bcast) = cap.finish().expect("capture");
+        bum.push((h.name(), total, arp, ns, bcast));
+    }
+    for (name, total, arp, ns, bcast) in &bum {
+        assert!(*total > 0, "{name}: capture saw no VXLAN traffic at all");
+        assert_eq!(
+            (*arp, *ns, *bcast),
+            (0, 0, 0),
+            "{name}: BUM on the underlay: {bum:?}"
+        );
+    }
+    eprintln!("underlay capture (host, vxlan frames, arp, ns, bum): {bum:?}");
+
+    // planed stopped (SIGSTOP: the kernel state stays, the responder
+    // thread is frozen with the rest of the process): nothing answers.
+    // Well within the hold time, so the session survives.
+    hosts[0].signal(SIGSTOP).expect("SIGSTOP");
+    let frozen = (c1.resolves(&c2.ipv4), c1.resolves(&c2.ipv6));
+    hosts[0].signal(SIGCONT).expect("SIGCONT");
+    assert_eq!(
+        (frozen.0.expect("resolve"), frozen.1.expect("resolve")),
+        (false, false),
+        "ARP/ND answered while planed on h1 was stopped: not by its responder"
+    );
+    for ip in [&c2.ipv4, &c2.ipv6] {
+        poll_until(&format!("h1 answers for {ip} again"), WAIT, || {
+            c1.resolves(ip).ok().filter(|r| *r)
+        })
+        .expect("answered after SIGCONT");
+    }
+
+    // The mode changes at run time (SIGHUP): to "suppress" the kernel
+    // answers (also with planed stopped), back to "proxy" planed does again.
+    let vxlan_port = |h: &Host, flag: &str| {
+        let r = poll_until(&format!("{} vxlan10: {flag}", h.name()), WAIT, || {
+            h.ns.exec("bridge", ["-d", "link", "show", "dev", "vxlan10"])
+                .ok()
+                .filter(|s| s.contains(flag))
+        });
+        if let Err(e) = r {
+            panic!("{e}\n--- {} log ---\n{}", h.name(), h.log());
+        }
+    };
+    for (mode, flag, kernel_answers) in [
+        ("suppress", "neigh_suppress on", true),
+        ("proxy", "neigh_suppress off", false),
+    ] {
+        hosts[0].write_config_with_bum(&[10], mode).expect("config");
+        hosts[0].signal(SIGHUP).expect("SIGHUP");
+        vxlan_port(&hosts[0], flag);
+        poll_until(&format!("{mode}: h1 answers for c2"), WAIT, || {
+            c1.resolves(&c2.ipv6).ok().filter(|r| *r)
+        })
+        .expect("answered");
+        hosts[0].signal(SIGSTOP).expect("SIGSTOP");
+        let frozen = c1.resolves(&c2.ipv4);
+        hosts[0].signal(SIGCONT).expect("SIGCONT");
+        assert_eq!(
+            frozen.expect("resolve"),
+            kernel_answers,
+            "{mode}: ARP answered with planed stopped"
+        );
+    }
+
+    // SIGKILL and restart in proxy mode: the responder starts with the
+    // bindings of the routes h2 still has (graceful restart resync).
+    hosts[0].kill();
+    hosts[0].start().expect("planed restarts");
+    wait_sessions(&[&hosts[0]], 1);
+    vxlan_port(&hosts[0], "neigh_suppress off");
+    for ip in [&c2.ipv4, &c2.ipv6] {
+        poll_until(&format!("h1 answers for {ip} after restart"), WAIT, || {
+            c1.resolves(ip).ok().filter(|r| *r)
+        })
+        .expect("answered after restart");
+    }
+
+    // The endpoint leaves h2: h1 withdraws it and stops answering for it.
+    hosts[1].del_endpoint(10, &c2.mac).expect("endpoint del");
+    wait_gone(&hosts[0], &c2, WAIT);
+    for ip in [&c2.ipv4, &c2.ipv6] {
+        let r = poll_until(&format!("h1 no longer answers for {ip}"), WAIT, || {
+            c1.resolves(ip).ok().filter(|r| !*r)
+        });
+        if let Err(e) = r {
+            panic!("{e}\n--- h1 log ---\n{}", hosts[0].log());
+        }
+    }
+}

@@ -159,6 +159,31 @@ impl HostSpec {
     }
 }
 
+impl HostSpec {
+    /// The config of [`HostSpec::toml`] with `bum = MODE` for the VNIs in
+    /// `vnis`: for modes the spec has no field for (`"proxy"`). Fails if a
+    /// VNI is not in the spec, rather than writing a config without it.
+    pub fn toml_with_bum(&self, dir: &Path, vnis: &[u32], mode: &str) -> Result<String> {
+        let mut s = self.toml(dir);
+        for v in vnis {
+            let was = if self.flood.contains(v) {
+                "flood"
+            } else {
+                "suppress"
+            };
+            let from = format!("[[vni]]\nid = {v}\nbum = \"{was}\"\n");
+            if !s.contains(&from) {
+                return Err(format!(
+                    "h{}: VNI {v} is not in the generated config",
+                    self.idx
+                ));
+            }
+            s = s.replace(&from, &format!("[[vni]]\nid = {v}\nbum = \"{mode}\"\n"));
+        }
+        Ok(s)
+    }
+}
+
 /// A host running planed.
 pub struct Host {
     pub ns: Netns,
@@ -315,6 +340,15 @@ impl Host {
         Ok(out)
     }
 
+    /// Writes plane.toml with `bum = MODE` for `vnis` (see
+    /// [`HostSpec::toml_with_bum`]); before [`Host::start`] or with a SIGHUP.
+    /// [`Host::rewrite_config`] writes the spec's modes again.
+    pub fn write_config_with_bum(&self, vnis: &[u32], mode: &str) -> Result<()> {
+        let text = self.spec.toml_with_bum(&self.dir, vnis, mode)?;
+        std::fs::write(self.config_path(), text)
+            .map_err(|e| format!("writing {}: {e}", self.config_path().display()))
+    }
+
     pub fn del_endpoint(&self, vni: u32, mac: &str) -> Result<String> {
         self.planectl(&["endpoint", "del", "--vni", &vni.to_string(), "--mac", mac])
     }
@@ -426,6 +460,21 @@ impl Container {
             timeout,
             || self.ping(ip, 1).then_some(()),
         )
+    }
+}
+
+impl Container {
+    /// Whether `ip` resolves from `eth0` now: forgets the neighbour entries,
+    /// sends one ping (its ARP request or NS is what is tested, not the
+    /// echo) and looks for a link-layer address in the entry the kernel
+    /// made. `Err` if the namespace cannot be driven at all.
+    pub fn resolves(&self, ip: &str) -> Result<bool> {
+        self.ns.ip(&["neigh", "flush", "dev", "eth0"])?;
+        // The echo may go unanswered (the peer can be gone): only the
+        // resolution counts.
+        let _ = self.ping(ip, 1);
+        let entry = self.ns.ip(&["neigh", "show", "to", ip, "dev", "eth0"])?;
+        Ok(entry.contains("lladdr"))
     }
 }
 

@@ -58,6 +58,12 @@ fn parse_ts(s: &str) -> Option<i64> {
     Some(((days * 24 + hh) * 60 + mm) * 60 * 1_000_000 + ss * 1_000_000 + us)
 }
 
+/// A neighbour no endpoint uses, on the underlay device every host has
+/// (`ul0`): the subscription probe of [`Monitor::start`]. On the device
+/// neither `vxlan10` nor `br10`, so [`Monitor::seen`] never counts it.
+const PROBE_IP: &str = "10.0.0.254";
+const PROBE_MAC: &str = "02:0a:00:00:00:fe";
+
 /// `ip -ts monitor neigh` in a namespace, to a file: bridge FDB and
 /// neighbour notifications with their kernel-side arrival time.
 struct Monitor {
@@ -75,10 +81,41 @@ impl Monitor {
             .stdout(out)
             .stderr(Stdio::null());
         let child = Child::spawn(cmd, "ip monitor").expect("ip monitor");
-        Monitor {
+        let monitor = Monitor {
             _child: child,
             file,
-        }
+        };
+        monitor.wait_subscribed(ns);
+        monitor
+    }
+
+    /// Returns once the monitor prints events: no clock may start before,
+    /// or an endpoint's entries could land before the subscription and
+    /// never be seen. Adds and deletes the probe neighbour until the file
+    /// shows it (an event before the subscription is lost, so each try
+    /// makes a new one).
+    fn wait_subscribed(&self, ns: &plane_test::Netns) {
+        let probe = || -> Option<()> {
+            ns.ip(&[
+                "neigh",
+                "replace",
+                PROBE_IP,
+                "lladdr",
+                PROBE_MAC,
+                "dev",
+                "ul0",
+                "nud",
+                "permanent",
+            ])
+            .ok()?;
+            ns.ip(&["neigh", "del", PROBE_IP, "dev", "ul0"]).ok()?;
+            std::fs::read_to_string(&self.file)
+                .ok()?
+                .contains(PROBE_IP)
+                .then_some(())
+        };
+        poll_until("ip monitor subscribed", Duration::from_secs(20), probe)
+            .expect("ip monitor prints the probe neighbour");
     }
 
     /// First time each (VTEP-carrying FDB MAC on `vxlan`) and each
@@ -204,7 +241,6 @@ fn bench_plane(n: usize, dir: &Path) -> (Vec<f64>, Vec<f64>) {
         .expect("veth");
     h1.ns.ip(&["link", "set", "bench1", "up"]).expect("up");
     let monitor = Monitor::start(&h2.ns, dir.join("plane-monitor.txt"));
-    std::thread::sleep(Duration::from_millis(300)); // let the monitor subscribe
     let (mut invoked, mut starts) = (Vec::with_capacity(n), Vec::with_capacity(n));
     for i in 0..n {
         let ipc = format!("{}/16", ip(i));
@@ -264,7 +300,6 @@ fn bench_frr(n: usize, dir: &Path) -> (Vec<f64>, Vec<f64>) {
         .ip(&["link", "set", "bench1", "addrgenmode", "none", "up"])
         .expect("up");
     let monitor = Monitor::start(&h4.ns, dir.join("frr-monitor.txt"));
-    std::thread::sleep(Duration::from_millis(300));
     let (mut invoked, mut starts) = (Vec::with_capacity(n), Vec::with_capacity(n));
     for i in 0..n {
         let (m, a) = (mac(i), ip(i));
