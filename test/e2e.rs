@@ -381,6 +381,82 @@ fn full_mesh_three_planed_hosts() {
     wait_programmed(&hosts[0], &t.c[2][0], "10.0.0.3");
 }
 
+/// Restart after SIGKILL, read from planed's log: the stale kernel state
+/// goes only after every neighbour's End-of-RIB, not after a guessed quiet
+/// time nor at the selection deferral bound (the restart time, 120 s).
+#[test]
+fn restart_removes_stale_state_after_end_of_rib() {
+    require_root!();
+    let underlay = Underlay::new().expect("underlay");
+    let p = |idx| Peer {
+        idx,
+        rr_client: false,
+    };
+    let mut hosts: Vec<Host> = [(1, 2), (2, 1)]
+        .into_iter()
+        .map(|(idx, peer)| {
+            let spec = HostSpec {
+                idx,
+                peers: vec![p(peer)],
+                vnis: vec![10],
+                flood: Vec::new(),
+                hold_time: HOLD,
+            };
+            Host::new(&underlay, spec).expect("host")
+        })
+        .collect();
+    for h in hosts.iter_mut() {
+        h.start().expect("planed starts");
+    }
+    wait_sessions(&[&hosts[0], &hosts[1]], 1);
+    let a = Container::new(10, 1).expect("container");
+    let b = Container::new(10, 2).expect("container");
+    let gone = Container::new(10, 3).expect("container");
+    hosts[0].add_endpoint(&a).expect("endpoint add");
+    hosts[1].add_endpoint(&b).expect("endpoint add");
+    hosts[1].add_endpoint(&gone).expect("endpoint add");
+    wait_programmed(&hosts[0], &b, "10.0.0.2");
+    wait_programmed(&hosts[0], &gone, "10.0.0.2");
+
+    // h1 dies; meanwhile `gone` leaves h2: h1's kernel keeps it (stale).
+    hosts[0].kill();
+    hosts[1]
+        .del_endpoint(10, &gone.mac)
+        .expect("endpoint del on h2");
+    let restarted_at = hosts[0].log().len();
+    hosts[0].start().expect("planed restarts");
+    let since_restart = |h: &Host| h.log().get(restarted_at..).unwrap_or_default().to_string();
+    let log = poll_until("h1 resynced after its restart", WAIT, || {
+        let l = since_restart(&hosts[0]);
+        l.contains("initial dataplane resync done").then_some(l)
+    })
+    .unwrap_or_else(|e| panic!("{e}\n--- h1 log ---\n{}", hosts[0].log()));
+    let at = |what: &str| {
+        log.find(what)
+            .unwrap_or_else(|| panic!("h1 logged no {what:?} after the restart:\n{log}"))
+    };
+    assert!(log.contains("restarting=true"), "{log}");
+    if let Some(line) = log
+        .lines()
+        .find(|l| l.contains("End-of-RIB from every neighbour"))
+    {
+        eprintln!("h1 after its restart: {line}");
+    }
+    assert!(
+        at("End-of-RIB received") < at("End-of-RIB from every neighbour")
+            && at("End-of-RIB from every neighbour") < at("initial dataplane resync done"),
+        "resync after the peer's End-of-RIB:\n{log}"
+    );
+    assert!(
+        !log.contains("selection deferral bound over"),
+        "the window ended by End-of-RIB, not by the bound:\n{log}"
+    );
+    wait_gone(&hosts[0], &gone, WAIT);
+    wait_programmed(&hosts[0], &b, "10.0.0.2");
+    wait_programmed(&hosts[1], &a, "10.0.0.1");
+    a.ping_until(&b.ipv4, WAIT).expect("ping after the restart");
+}
+
 /// The same fabric with h1 as route reflector for h2 and h3 (no session
 /// between h2 and h3): containers still reach each other everywhere.
 #[test]

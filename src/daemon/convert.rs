@@ -59,7 +59,19 @@ pub fn speaker(c: &Config, restarting: bool) -> SpeakerConfig {
         restarting,
         forwarding_preserved: true,
     });
+    s.selection_deferral = selection_deferral(c);
     s
+}
+
+/// RFC 4724's Selection_Deferral_Timer: how long a (re)started planed waits
+/// for its neighbours' End-of-RIB before sending its own routes (when
+/// restarting) and removing stale kernel state. The restart time: what the
+/// peers give us to come back is also what we give them; 60 s without GR.
+pub fn selection_deferral(c: &Config) -> Duration {
+    c.bgp
+        .graceful_restart
+        .map(|g| g.restart_time)
+        .unwrap_or(Duration::from_secs(60))
 }
 
 /// The dataplane's view of a `[[vni]]`.
@@ -169,6 +181,7 @@ bridge = "tenant20"
         assert_eq!(s.vnis[0].rd, Some(c.vnis[0].rd));
         let gr = s.graceful_restart.unwrap();
         assert!(gr.restarting && gr.forwarding_preserved);
+        assert_eq!(s.selection_deferral, Duration::from_secs(120));
         let d = dataplane_vni(&c, &c.vnis[1]).unwrap();
         assert_eq!(d.bridge, "tenant20");
         assert_eq!(d.bum, BumPolicy::Replicate);

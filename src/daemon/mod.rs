@@ -9,7 +9,7 @@
 //!                                                        └──────────┘
 //!  speaker ─Vec<RibEvent>─▶ remote task (RemoteTable) ─Vec<Change>─▶ dataplane ─▶ kernel
 //!  dataplane ─Event─▶ dataplane-event task (logs failures and conflicts)
-//!  resync task: once the peers are back after a start, dataplane.resync()
+//!  resync task: once every peer's End-of-RIB is in after a start, dataplane.resync()
 //! ```
 //!
 //! Owners: the core task owns the config and the endpoint table; the remote
@@ -23,9 +23,13 @@
 //! endpoints of the state file are re-attached and re-originated BEFORE any
 //! neighbour is added, so that the End-of-RIB each peer gets covers them;
 //! remote routes come back from the peers (which kept ours as GR helpers);
-//! only when every peer is back and quiet (or the restart time passed) does
-//! the dataplane resync remove what is no longer wanted. On SIGTERM the
-//! peers get a Cease and the kernel state stays in place.
+//! only when every neighbour has sent its End-of-RIB (or the selection
+//! deferral bound, the GR restart time, passed) does the dataplane resync
+//! remove what is no longer wanted. Restarting, the speaker also holds back
+//! its own UPDATEs and End-of-RIB until then (RFC 4724 section 4.1), so that
+//! a peer gets one complete table, reflected routes included, before it
+//! drops the stale copy of ours. On SIGTERM the peers get a Cease and the
+//! kernel state stays in place.
 //!
 //! What it never does: call netlink or BGP directly; parse config (that is
 //! `crate::config`).
@@ -44,7 +48,6 @@ use plane_dataplane::task::{Dataplane, Event};
 use remote::RemoteTable;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::Duration;
 use tokio::sync::mpsc;
 use tracing::{debug, error, info, warn};
 
@@ -129,12 +132,11 @@ async fn daemon(config: Config, opts: DaemonOptions) -> Result<(), DaemonError> 
     let server_task = tokio::spawn(server.serve(Arc::new(handler), async {
         let _ = stop_rx.await;
     }));
-    tokio::spawn(resync_when_settled(
-        speaker.clone(),
-        dataplane.clone(),
-        core.restart_time(),
-    ));
-    info!("planed running");
+    // After core.start: every neighbour is added, so the first
+    // initial_sync call closes the set the start-up window waits for.
+    tokio::spawn(resync_after_end_of_rib(speaker.clone(), dataplane.clone()));
+    // The same bound convert::selection_deferral gave the speaker.
+    info!(selection_deferral = ?core.restart_time(), "planed running");
 
     loop {
         tokio::select! {
@@ -206,31 +208,30 @@ async fn log_dataplane_events(mut events: mpsc::Receiver<Event>) {
     }
 }
 
-/// After a start, waits until every neighbour is Established and its
-/// received count has not moved for [`SETTLE`] (its table is in), or until
-/// the restart time is over, then lets the dataplane remove stale state.
-async fn resync_when_settled(speaker: speaker::SpeakerHandle, dp: Dataplane, max: Duration) {
-    const SETTLE: Duration = Duration::from_secs(2);
-    let deadline = tokio::time::Instant::now() + max;
-    let mut last: Vec<u64> = Vec::new();
-    let mut stable_since = tokio::time::Instant::now();
-    loop {
-        tokio::time::sleep(Duration::from_millis(250)).await;
-        let Ok(ns) = speaker.neighbors().await else {
+/// After a start, waits for the speaker's start-up window to end (every
+/// neighbour's End-of-RIB, or the selection deferral bound), then lets the
+/// dataplane remove the kernel state that no route wants any more.
+async fn resync_after_end_of_rib(speaker: speaker::SpeakerHandle, dp: Dataplane) {
+    let sync = match speaker.initial_sync().await {
+        Ok(s) => s,
+        Err(e) => {
+            debug!("no initial sync: {e}");
             return;
-        };
-        let all_up = ns
-            .iter()
-            .all(|n| n.state == plane_bgp::fsm::State::Established);
-        let counts: Vec<u64> = ns.iter().map(|n| n.received).collect();
-        let now = tokio::time::Instant::now();
-        if counts != last || !all_up {
-            last = counts;
-            stable_since = now;
         }
-        if (all_up && now.duration_since(stable_since) >= SETTLE) || now >= deadline {
-            break;
-        }
+    };
+    if sync.missing.is_empty() {
+        info!(
+            neighbors = sync.end_of_rib.len(),
+            elapsed = ?sync.elapsed,
+            "End-of-RIB from every neighbour: removing stale kernel state"
+        );
+    } else {
+        warn!(
+            missing = ?sync.missing,
+            elapsed = ?sync.elapsed,
+            "no End-of-RIB from some neighbours within the selection deferral bound: \
+             removing stale kernel state anyway"
+        );
     }
     match dp.resync().await {
         Ok(r) => info!(

@@ -27,13 +27,25 @@ pub struct SpeakerConfig {
     /// Base of the connect retry backoff.
     pub connect_retry: Duration,
     /// What we advertise for graceful restart (`None`: no GR capability).
+    /// With [`GracefulRestartConfig::restarting`] the speaker defers its
+    /// UPDATEs and End-of-RIB until the peers' End-of-RIB (RFC 4724
+    /// section 4.1; see [`SpeakerHandle::initial_sync`]).
     pub graceful_restart: Option<GracefulRestartConfig>,
+    /// RFC 4724 Selection_Deferral_Timer: the longest the start-up window
+    /// waits for the neighbours' End-of-RIB (deferral of our advertisements
+    /// when restarting, and [`SpeakerHandle::initial_sync`]).
+    pub selection_deferral: Duration,
+    /// Neighbours started with the speaker. When non-empty, this is the
+    /// whole set the start-up window waits for (plus any added before it
+    /// ends); when empty, the set is complete at the first
+    /// [`SpeakerHandle::initial_sync`] call.
     pub neighbors: Vec<NeighborConfig>,
 }
 
 impl SpeakerConfig {
     /// A configuration with plane's defaults: hold time 90 s, connect
-    /// retry from 5 s, GR restart time 120 s, no neighbours, no VNIs.
+    /// retry from 5 s, GR restart time 120 s, selection deferral 120 s,
+    /// no neighbours, no VNIs.
     pub fn new(
         asn: u32,
         router_id: Ipv4Addr,
@@ -54,6 +66,7 @@ impl SpeakerConfig {
                 restarting: false,
                 forwarding_preserved: false,
             }),
+            selection_deferral: Duration::from_secs(120),
             neighbors: Vec::new(),
         }
     }
@@ -109,6 +122,23 @@ pub struct NeighborStatus {
     pub uptime: Option<Duration>,
     /// The last error or NOTIFICATION, for people.
     pub last_error: Option<String>,
+    /// End-of-RIB for L2VPN/EVPN received on the current session: the
+    /// peer's initial table is complete (RFC 4724 section 2).
+    pub end_of_rib: bool,
+}
+
+/// The end of the speaker's start-up window, as
+/// [`SpeakerHandle::initial_sync`] reports it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct InitialSync {
+    /// Neighbours that sent End-of-RIB for L2VPN/EVPN since the start, by
+    /// address.
+    pub end_of_rib: Vec<IpAddr>,
+    /// Neighbours that had not when the window ended (the selection
+    /// deferral bound passed); empty when every one did.
+    pub missing: Vec<IpAddr>,
+    /// From the speaker's start to the end of the window.
+    pub elapsed: Duration,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -169,6 +199,9 @@ pub(super) enum Request {
     RemoveNeighbor {
         address: IpAddr,
         reply: oneshot::Sender<Result<(), SpeakerError>>,
+    },
+    InitialSync {
+        reply: oneshot::Sender<InitialSync>,
     },
     Shutdown {
         message: String,
@@ -270,6 +303,25 @@ impl SpeakerHandle {
     pub async fn remove_neighbor(&self, address: IpAddr) -> Result<(), SpeakerError> {
         self.ask(|reply| Request::RemoveNeighbor { address, reply })
             .await?
+    }
+
+    /// Waits for the end of the start-up window: every neighbour has sent
+    /// End-of-RIB for L2VPN/EVPN since the speaker started, or the
+    /// [`SpeakerConfig::selection_deferral`] bound passed (a neighbour that
+    /// never comes up or never sends End-of-RIB is then in
+    /// [`InitialSync::missing`]). Answers at once when the window is over.
+    ///
+    /// Calling it also tells the speaker that the neighbour set is
+    /// complete: an embedder that adds its neighbours after [`start`]
+    /// calls it once it added them all. A restarting speaker
+    /// ([`GracefulRestartConfig::restarting`]) sends no UPDATE or
+    /// End-of-RIB before that set is complete and every neighbour in it
+    /// has sent End-of-RIB or is Established without GR or with the R bit
+    /// (RFC 4724 section 4.1), or the bound passed.
+    ///
+    /// [`start`]: super::start
+    pub async fn initial_sync(&self) -> Result<InitialSync, SpeakerError> {
+        self.ask(|reply| Request::InitialSync { reply }).await
     }
 
     /// Sends Cease / Administrative Shutdown with `message` (RFC 9003) to

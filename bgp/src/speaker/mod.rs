@@ -20,12 +20,24 @@
 //! without a NOTIFICATION (RFC 4724 helper): then its routes stay as stale
 //! until its End-of-RIB or its restart time, whichever comes first.
 //!
+//! Start-up window ([`startup`], RFC 4724 section 4.1): until every
+//! neighbour sent its End-of-RIB or the selection deferral bound passed.
+//! The embedder learns its end from [`SpeakerHandle::initial_sync`]; a
+//! restarting speaker (R bit) keeps its own UPDATEs and End-of-RIB back
+//! meanwhile (the per-peer queues wait in the RIB), while routes received
+//! are applied and reach the dataplane stream as they come: the kernel's
+//! adopted state is only added to, its stale part is removed by the
+//! embedder after the window.
+//!
 //! What it never does: block on a peer (commands use `try_send`), touch the
 //! kernel (the dataplane consumes the events), or share the RIB.
 
 mod handle;
+mod startup;
 
-pub use handle::{NeighborConfig, NeighborStatus, SpeakerConfig, SpeakerError, SpeakerHandle};
+pub use handle::{
+    InitialSync, NeighborConfig, NeighborStatus, SpeakerConfig, SpeakerError, SpeakerHandle,
+};
 
 use crate::fsm::{admin_shutdown, DownReason, FsmConfig, State};
 use crate::rib::{PeerId, PeerInfo, Rib, RibConfig, RibEvent};
@@ -34,6 +46,7 @@ use crate::session::{spawn_peer, PeerCommand, PeerConfig, PeerEvent, SessionId, 
 use crate::wire::{afi, encode_evpn_reach, encode_evpn_unreach, end_of_rib, safi, SessionParams};
 use bytes::Bytes;
 use handle::Request;
+use startup::{PeerSync, Startup};
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
@@ -82,6 +95,12 @@ pub async fn start(
         vnis: config.vnis.clone(),
     });
     let neighbors = config.neighbors.clone();
+    let startup = Startup::new(
+        Instant::now(),
+        config.selection_deferral,
+        config.graceful_restart.is_some_and(|gr| gr.restarting),
+        !neighbors.is_empty(),
+    );
     let mut speaker = Speaker {
         config,
         rib,
@@ -91,6 +110,7 @@ pub async fn start(
         next_id: 0,
         peer_tx,
         events: ev_tx,
+        startup,
     };
     for n in neighbors {
         speaker.add_neighbor(n)?;
@@ -131,6 +151,13 @@ struct Peer {
     stale_deadline: Option<Instant>,
     /// The peer's restart time when it negotiated GR for EVPN, else 0.
     gr_restart_time: u16,
+    /// End-of-RIB for EVPN received on the current session.
+    end_of_rib: bool,
+    /// End-of-RIB for EVPN received in any session since the start.
+    end_of_rib_since_start: bool,
+    /// Established without GR capability or with the R bit: a restarting
+    /// speaker does not wait for its End-of-RIB (RFC 4724 section 4.1).
+    not_awaited: bool,
 }
 
 struct Speaker {
@@ -142,6 +169,7 @@ struct Speaker {
     next_id: u32,
     peer_tx: mpsc::Sender<PeerEvent>,
     events: mpsc::Sender<Vec<RibEvent>>,
+    startup: Startup,
 }
 
 /// IPv4-mapped IPv6 (from a dual-stack listener) as plain IPv4.
@@ -161,6 +189,7 @@ impl Speaker {
     ) {
         loop {
             let stale = self.peers.values().filter_map(|p| p.stale_deadline).min();
+            let startup = self.startup.deadline();
             tokio::select! {
                 req = requests.recv() => match req {
                     Some(Request::Shutdown { message, reply }) => {
@@ -188,7 +217,14 @@ impl Speaker {
                         None => std::future::pending().await,
                     }
                 } => self.expire_stale(),
+                _ = async {
+                    match startup {
+                        Some(d) => tokio::time::sleep_until(d).await,
+                        None => std::future::pending().await,
+                    }
+                } => {}
             }
+            self.check_startup();
             self.publish().await;
             self.pump();
         }
@@ -242,7 +278,31 @@ impl Speaker {
             Request::RemoveNeighbor { address, reply } => {
                 let _ = reply.send(self.remove_neighbor(address));
             }
+            Request::InitialSync { reply } => self.startup.wait(reply),
             Request::Shutdown { .. } => {}
+        }
+    }
+
+    /// Lets the start-up window see the neighbours as they are now.
+    fn check_startup(&mut self) {
+        if self.startup.deadline().is_none() {
+            return;
+        }
+        let peers: Vec<PeerSync> = self
+            .peers
+            .values()
+            .map(|p| PeerSync {
+                address: p.config.address,
+                end_of_rib: p.end_of_rib_since_start,
+                not_awaited: p.session.is_some() && p.not_awaited,
+            })
+            .collect();
+        if self.startup.check(Instant::now(), &peers) {
+            // Restart over: sessions opened from now on (neighbours added
+            // later) no longer announce the R bit.
+            if let Some(gr) = self.config.graceful_restart.as_mut() {
+                gr.restarting = false;
+            }
         }
     }
 
@@ -293,6 +353,9 @@ impl Speaker {
                 ready: false,
                 stale_deadline: None,
                 gr_restart_time: 0,
+                end_of_rib: false,
+                end_of_rib_since_start: false,
+                not_awaited: false,
             },
         );
         Ok(())
@@ -370,6 +433,11 @@ impl Speaker {
                 } else {
                     0
                 };
+                p.not_awaited = negotiated
+                    .peer_graceful_restart
+                    .as_ref()
+                    .is_none_or(|gr| gr.restarting);
+                p.end_of_rib = false;
                 p.session = Some((session, negotiated.params));
                 p.established_at = Some(Instant::now());
                 p.ready = true;
@@ -390,6 +458,7 @@ impl Speaker {
                 };
                 let keep_stale = restart_time > 0;
                 p.session = None;
+                p.end_of_rib = false;
                 p.established_at = None;
                 p.ready = false;
                 p.last_error = Some(reason.to_string());
@@ -407,7 +476,9 @@ impl Speaker {
                     return;
                 }
                 if update.end_of_rib() == Some((afi::L2VPN, safi::EVPN)) {
-                    debug!(%peer, "End-of-RIB received");
+                    info!(%peer, "End-of-RIB received");
+                    p.end_of_rib = true;
+                    p.end_of_rib_since_start = true;
                     p.stale_deadline = None;
                     self.rib.end_of_rib_received(p.id);
                 } else if let Err(e) = self.rib.apply_update(p.id, &update) {
@@ -458,8 +529,12 @@ impl Speaker {
         }
     }
 
-    /// Gives every ready peer its next batch of routes.
+    /// Gives every ready peer its next batch of routes; nothing while a
+    /// restarting speaker defers its advertisements.
     fn pump(&mut self) {
+        if self.startup.deferring() {
+            return;
+        }
         for p in self.peers.values_mut() {
             let Some((session, params)) = p.session else {
                 continue;
@@ -519,6 +594,7 @@ impl Speaker {
                     sent: counts.sent,
                     uptime: p.established_at.map(|t| t.elapsed()),
                     last_error: p.last_error.clone(),
+                    end_of_rib: p.end_of_rib,
                 }
             })
             .collect();
