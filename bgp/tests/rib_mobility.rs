@@ -1,4 +1,4 @@
-//! RFC 7432 section 15.1 from the side of the PE that advertised a MAC as
+//! RFC 7432 section 15 from the side of the PE that advertised a MAC as
 //! local: a remote route for the MAC with a higher sequence number (or the
 //! same one from a lower VTEP address) makes us withdraw ours; a weaker one
 //! changes nothing; (re)learning the MAC takes it back with a higher

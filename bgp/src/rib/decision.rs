@@ -39,7 +39,7 @@ pub(crate) trait PeerFacts {
 }
 
 /// `Greater` when `a` is the better path. Steps, in order:
-/// 1. RFC 7432 15.2: sticky over non-sticky; 15.1: higher sequence number;
+/// 1. RFC 7432 15.2: sticky over non-sticky; section 15: higher sequence number;
 /// 2. locally originated over learned;
 /// 3. higher LOCAL_PREF (100 when absent);
 /// 4. shorter AS_PATH; 5. lower ORIGIN;
@@ -110,7 +110,7 @@ pub(crate) struct ViewRank {
 
 /// `Greater` when `a` wins in the VNI view (RFC 7432 section 15): sticky
 /// (static) over non-sticky (15.2), then the higher sequence number, then
-/// the lower VTEP address ("the PE with the lowest IP address", 15.1),
+/// the lower VTEP address ("the PE with the lowest IP address", section 15),
 /// which every PE applies alike, so that all of them pick the same owner of
 /// a MAC. Only a route that claims our own VTEP address ties at that point;
 /// the local one wins it.
@@ -122,7 +122,7 @@ pub(crate) fn view_compare(a: &ViewRank, b: &ViewRank) -> Ordering {
         .then(a.local.cmp(&b.local))
 }
 
-/// RFC 7432 section 15.1: our local routes for a MAC must be withdrawn when
+/// RFC 7432 section 15: our local routes for a MAC must be withdrawn when
 /// `remote`, the best remote route for it in the VNI, beats them: a higher
 /// sequence number, or the same one from a VTEP with a lower address (and
 /// a sticky remote MAC always, 15.2). `local` carries our sequence number
@@ -451,7 +451,7 @@ mod tests {
             view_compare(&r(false, 5, false, 9), &r(false, 4, true, 1)),
             Ordering::Greater
         );
-        // Equal sequence: the lower VTEP, local or not (RFC 7432 15.1).
+        // Equal sequence: the lower VTEP, local or not (RFC 7432 section 15).
         assert_eq!(
             view_compare(&r(false, 5, false, 1), &r(false, 5, true, 9)),
             Ordering::Greater
@@ -467,7 +467,7 @@ mod tests {
         );
     }
 
-    /// RFC 7432 15.1 from the local PE's side; we are 10.0.0.5 at seq 3.
+    /// RFC 7432 section 15 from the local PE's side; we are 10.0.0.5 at seq 3.
     #[test]
     fn local_yields_to_higher_seq_or_lower_vtep_at_equal_seq() {
         let ours = rank(false, 3, true, 5);

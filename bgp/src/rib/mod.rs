@@ -125,7 +125,7 @@ pub struct Rib {
     /// Local type-2 routes per (VNI, MAC): all carry the same sequence number.
     local_macs: HashMap<(u32, MacAddr), SmallVec<[LocalMacIp; 2]>>,
     /// Local MACs whose routes are withdrawn because a remote route for the
-    /// MAC beats them (RFC 7432 section 15.1): a subset of `local_macs`' keys;
+    /// MAC beats them (RFC 7432 section 15): a subset of `local_macs`' keys;
     /// their entries stay there, not in the table.
     moved: HashSet<(u32, MacAddr)>,
     local_imets: HashSet<u32>,
@@ -532,7 +532,7 @@ impl Rib {
     /// Mobility sequence number used: at least `seq`, at least what other
     /// local routes of this MAC carry (one sequence per MAC), and the
     /// highest remote sequence + 1 when the MAC is known remotely (RFC 7432
-    /// section 15.1: a MAC that moved here takes over). Originating a MAC
+    /// section 15: a MAC that moved here takes over). Originating a MAC
     /// whose routes were withdrawn because it had moved away is such a
     /// (re)learning: all of its routes come back with the new sequence.
     pub fn originate_mac_ip(
@@ -585,7 +585,7 @@ impl Rib {
         self.set_path(mac_key(rd, mac, e.ip), RouteSource::Local, Some(path));
     }
 
-    /// RFC 7432 section 15.1 for a local MAC: when the best remote route
+    /// RFC 7432 section 15 for a local MAC: when the best remote route
     /// for it in `vni` beats ours ([`decision::local_yields`]: a higher
     /// sequence number, or the same from a lower VTEP address), our routes
     /// are withdrawn and the MAC is marked moved; when no remote route beats
@@ -613,7 +613,7 @@ impl Rib {
             if remote.is_some_and(|r| r.sticky) {
                 tracing::warn!(vni, %mac, ?remote_vtep, "MAC Mobility: a static (sticky) remote route claims a local MAC; local routes withdrawn (RFC 7432 15.2)");
             } else {
-                tracing::info!(vni, %mac, seq = ours.seq, ?remote_seq, ?remote_vtep, "MAC Mobility: the MAC moved to another VTEP; local routes withdrawn (RFC 7432 15.1)");
+                tracing::info!(vni, %mac, seq = ours.seq, ?remote_seq, ?remote_vtep, "MAC Mobility: the MAC moved to another VTEP; local routes withdrawn (RFC 7432 section 15)");
             }
             for e in &entries {
                 self.set_path(mac_key(rd, mac, e.ip), RouteSource::Local, None);
@@ -628,7 +628,7 @@ impl Rib {
     }
 
     /// True when the local MAC's routes are withdrawn because a remote route
-    /// for it wins (RFC 7432 section 15.1, see [`Rib::originate_mac_ip`]).
+    /// for it wins (RFC 7432 section 15, see [`Rib::originate_mac_ip`]).
     pub fn local_mac_moved(&self, vni: u32, mac: MacAddr) -> bool {
         self.moved.contains(&(vni, mac))
     }
@@ -815,7 +815,7 @@ impl Rib {
                 .update(&self.table, id, &old_m, &new_m, &mut self.events);
         }
         // A remote type-2 route changed: local MACs it concerns are weighed
-        // against it again (RFC 7432 15.1), after the peers' queues below.
+        // against it again (RFC 7432 section 15), after the peers' queues below.
         let mut mobility: SmallVec<[(u32, MacAddr); 2]> = SmallVec::new();
         let remote = |p: &Option<&Path>| p.is_some_and(|p| p.source != RouteSource::Local);
         if let RouteKey::MacIp { mac, .. } = dest.key {

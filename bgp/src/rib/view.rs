@@ -259,7 +259,7 @@ impl View {
 
     /// The best remote route for `mac` in `vni` by [`view_compare`], over
     /// all of its routes (MAC-only and MAC+IP): what a local advertisement
-    /// of the MAC is weighed against (RFC 7432 section 15.1).
+    /// of the MAC is weighed against (RFC 7432 section 15).
     pub fn best_remote(&self, table: &Table, vni: u32, mac: MacAddr) -> Option<ViewRank> {
         let mut best: Option<ViewRank> = None;
         for c in self.macs.get(&(vni, mac)).into_iter().flatten() {
