@@ -105,6 +105,7 @@ async fn fake_planed(
                             attach: spec.attach,
                             port,
                             bridge: "br10".into(),
+                            state: Default::default(),
                         };
                         endpoints.insert((ep.vni, ep.mac), ep.clone());
                         Ok(Response::Endpoint(ep))

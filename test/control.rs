@@ -202,6 +202,7 @@ async fn fake_daemon(mut calls: tokio::sync::mpsc::Receiver<ControlCall>) {
                     attach: spec.attach,
                     port,
                     bridge: "br10".into(),
+                    state: Default::default(),
                 };
                 endpoints.insert((ep.vni, ep.mac), ep.clone());
                 Ok(Response::Endpoint(ep))

@@ -296,6 +296,48 @@ fn full_mesh_three_planed_hosts() {
                 .and_then(|r| r["seq"].as_u64())
         });
     assert_eq!(seq, Some(1), "MAC Mobility sequence of the moved MAC");
+    // RFC 7432 section 15: h2 sees the higher sequence and withdraws its own
+    // routes for the MAC, so h1 keeps only h3's (MAC-only, v4, v6); h2
+    // still has the endpoint registered and reports it moved.
+    let moved_routes = |h: &Host| -> Vec<String> {
+        h.json(&["show", "routes", "--vni", "10", "--type", "2"])
+            .ok()
+            .and_then(|v| v.as_array().cloned())
+            .unwrap_or_default()
+            .iter()
+            .filter(|r| r["mac"] == moved.mac.as_str())
+            .map(|r| format!("{}", r["nexthop"]))
+            .collect()
+    };
+    let r = poll_until(
+        "h2's routes for the moved MAC withdrawn (seen on h1)",
+        WAIT,
+        || (moved_routes(&hosts[0]) == vec!["\"10.0.0.3\""; 3]).then_some(()),
+    );
+    if let Err(e) = r {
+        panic!(
+            "{e}\nh1 routes: {:?}\n--- h2 log ---\n{}",
+            moved_routes(&hosts[0]),
+            hosts[1].log()
+        );
+    }
+    let state_on_h2 = || {
+        hosts[1]
+            .json(&["show", "endpoints", "--vni", "10"])
+            .ok()
+            .and_then(|v| {
+                v.as_array().and_then(|a| {
+                    a.iter()
+                        .find(|e| e["mac"] == moved.mac.as_str())
+                        .map(|e| e["state"].clone())
+                })
+            })
+    };
+    assert_eq!(
+        state_on_h2(),
+        Some(serde_json::json!("moved")),
+        "h2's endpoint after the move"
+    );
     hosts[1]
         .del_endpoint(10, &moved.mac)
         .expect("endpoint del on h2");

@@ -187,7 +187,7 @@ fn lower_sequence_loses_and_loser_withdrawal_is_silent() {
         vec![],
         "a lower sequence number does not win"
     );
-    // Equal sequence: the lower VTEP address wins (RFC 7432 15.1).
+    // Equal sequence: the lower VTEP address wins (RFC 7432 section 15).
     rib.apply_update(
         a,
         &reach(
@@ -284,7 +284,9 @@ fn local_takeover_gets_remote_seq_plus_one_and_withdraws_remote_from_dataplane()
             Some(std::net::IpAddr::V4(ROUTER_ID))
         );
     }
-    // The MAC moves back with sequence 5: the remote wins again.
+    // The MAC moves back with sequence 5: the remote wins again, and the
+    // whole MAC moved (RFC 7432 section 15): both local routes are withdrawn, so
+    // the remote MAC+IP route (still at 3) is the IP's only route again.
     rib.apply_update(
         a,
         &reach(
@@ -296,8 +298,12 @@ fn local_takeover_gets_remote_seq_plus_one_and_withdraws_remote_from_dataplane()
     .unwrap();
     assert_eq!(
         rib.take_events(),
-        vec![best_event(10, mac(1), None, 2, 5, a)]
+        vec![
+            best_event(10, mac(1), None, 2, 5, a),
+            best_event(10, mac(1), ipa, 2, 3, a)
+        ]
     );
+    assert!(rib.local_mac_moved(10, mac(1)));
 }
 
 #[test]

@@ -264,6 +264,35 @@ pub struct Endpoint {
     pub port: String,
     /// The VNI's bridge.
     pub bridge: String,
+    /// Whether planed advertises it. Filled in by planed when it answers;
+    /// absent from older state files (then `active`).
+    #[serde(default)]
+    pub state: EndpointState,
+}
+
+/// Whether a local endpoint's type-2 routes are advertised.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EndpointState {
+    /// Its routes are advertised: the MAC is here.
+    #[default]
+    Active,
+    /// A remote VTEP advertises the MAC with a higher MAC Mobility sequence
+    /// number (or the same one from a lower VTEP address): the MAC moved
+    /// there, so planed withdrew the endpoint's routes (RFC 7432 section
+    /// 15). The endpoint stays registered with its port; its routes come
+    /// back when the remote route is withdrawn, or at once, above the
+    /// remote sequence, when the same endpoint is added again.
+    Moved,
+}
+
+impl fmt::Display for EndpointState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            EndpointState::Active => "active",
+            EndpointState::Moved => "moved",
+        })
+    }
 }
 
 /// Where a route came from: `"local"` or the peer's address.

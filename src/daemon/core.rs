@@ -7,19 +7,28 @@
 //! bridge, originate the type-2 routes (MAC-only, then one MAC+IP per
 //! address; the RIB picks the MAC Mobility sequence, above any remote one),
 //! record it and rewrite the state file. Delete undoes it in reverse.
+//!
+//! MAC Mobility (RFC 7432 section 15): the RIB owns the rule (it withdraws
+//! a local MAC's routes when a remote route for the MAC wins, and brings
+//! them back when it goes). This task keeps the endpoint registered (the
+//! port stays on the bridge, the entry in the state file) and reports it as
+//! [`EndpointState::Moved`] while the RIB advertises none of its routes.
+//! Adding the very same endpoint again is a relearning: its routes are
+//! originated again, above the remote sequence number, and win.
 
 use super::endpoints::{self, EndpointError, Endpoints};
 use super::{convert, veth, DaemonOptions};
 use crate::config::{Config, ConfigDiff};
 use crate::control::{
-    Attach, ControlError, Endpoint, EndpointKey, EndpointSpec, FdbMac, FdbNeighbor, FdbVni,
-    Request, Response, Summary, VniInfo,
+    Attach, ControlError, Endpoint, EndpointKey, EndpointSpec, EndpointState, FdbMac, FdbNeighbor,
+    FdbVni, Request, Response, Summary, VniInfo,
 };
-use plane_bgp::rib::RouteFilter;
+use plane_bgp::rib::{RouteFilter, RouteSource};
 use plane_bgp::speaker::SpeakerHandle;
 use plane_bgp::wire::MacAddr;
 use plane_dataplane::task::{ApplyReport, Dataplane};
 use plane_dataplane::Vni;
+use std::collections::HashSet;
 use std::net::IpAddr;
 use std::time::{Duration, Instant};
 use tracing::{error, info, warn};
@@ -170,36 +179,107 @@ impl Core {
                 ))
             }
             Request::ShowVnis => self.show_vnis().await.map(Response::Vnis),
-            Request::ShowEndpoints(f) => Ok(Response::Endpoints(
-                self.endpoints
-                    .iter()
-                    .filter(|e| f.vni.is_none_or(|v| v == e.vni))
-                    .cloned()
-                    .collect(),
-            )),
+            Request::ShowEndpoints(f) => {
+                let advertised = self.advertised(f.vni).await?;
+                Ok(Response::Endpoints(
+                    self.endpoints
+                        .iter()
+                        .filter(|e| f.vni.is_none_or(|v| v == e.vni))
+                        .map(|e| with_state(e, &advertised))
+                        .collect(),
+                ))
+            }
             Request::ShowFdb(f) => self.show_fdb(f.vni).await.map(Response::Fdb),
             Request::ShowSummary => self.summary().await.map(Response::Summary),
-            Request::EndpointAdd(spec) => self
-                .endpoint_add(spec, false)
-                .await
-                .map(Response::Endpoint)
-                .map_err(|e| ControlError::new(e.code(), e.to_string())),
+            Request::EndpointAdd(spec) => {
+                let e = self
+                    .endpoint_add(spec, false)
+                    .await
+                    .map_err(|e| ControlError::new(e.code(), e.to_string()))?;
+                let advertised = self.advertised(Some(e.vni)).await?;
+                Ok(Response::Endpoint(with_state(&e, &advertised)))
+            }
             Request::EndpointDel(key) => {
                 self.endpoint_del(key).await;
                 Ok(Response::Done)
             }
-            Request::EndpointGet(key) => self
-                .endpoints
-                .get(key)
-                .cloned()
-                .map(Response::Endpoint)
-                .ok_or_else(|| {
-                    ControlError::not_found(format!(
-                        "VNI {}: no endpoint with MAC {}",
-                        key.vni, key.mac
-                    ))
-                }),
+            Request::EndpointGet(key) => {
+                let advertised = self.advertised(Some(key.vni)).await?;
+                self.endpoints
+                    .get(key)
+                    .map(|e| Response::Endpoint(with_state(e, &advertised)))
+                    .ok_or_else(|| {
+                        ControlError::not_found(format!(
+                            "VNI {}: no endpoint with MAC {}",
+                            key.vni, key.mac
+                        ))
+                    })
+            }
         }
+    }
+
+    /// The <VNI, MAC>s (of `vni`, or all) the RIB advertises local type-2
+    /// routes for. A local endpoint missing here moved away: the RIB
+    /// withdrew its routes because a remote route for its MAC wins.
+    async fn advertised(&self, vni: Option<u32>) -> Result<HashSet<(u32, MacAddr)>, ControlError> {
+        let routes = self
+            .speaker
+            .routes(RouteFilter {
+                route_type: Some(2),
+                vni,
+                best_only: false,
+            })
+            .await
+            .map_err(internal)?;
+        Ok(routes
+            .iter()
+            .filter(|r| r.source == RouteSource::Local)
+            .filter_map(|r| Some((r.vni?, r.mac?)))
+            .collect())
+    }
+
+    /// The endpoint's type-2 routes: MAC-only, then one per address.
+    fn route_ips(e: &EndpointSpec) -> Vec<Option<IpAddr>> {
+        std::iter::once(None)
+            .chain(e.ips.iter().map(|c| Some(c.addr)))
+            .collect()
+    }
+
+    /// RFC 7432 section 15, the MAC (re)learned here: the same endpoint
+    /// added again while its MAC is advertised by another VTEP takes it
+    /// back; the RIB originates its routes above the remote sequence.
+    async fn relearn(&mut self, e: &Endpoint) -> Result<(), EndpointError> {
+        let advertised = self
+            .advertised(Some(e.vni))
+            .await
+            .map_err(|err| EndpointError::Bgp {
+                vni: e.vni,
+                mac: e.mac,
+                why: err.message,
+            })?;
+        if advertised.contains(&(e.vni, e.mac)) {
+            return Ok(());
+        }
+        let mut seq = 0;
+        for ip in Self::route_ips(&endpoints::spec_of(e)) {
+            seq = seq.max(
+                self.speaker
+                    .originate_mac_ip(e.vni, e.mac, ip)
+                    .await
+                    .map_err(|err| EndpointError::Bgp {
+                        vni: e.vni,
+                        mac: e.mac,
+                        why: err.to_string(),
+                    })?,
+            );
+        }
+        info!(
+            vni = e.vni,
+            mac = %e.mac,
+            seq,
+            "endpoint added again while its MAC was advertised by another VTEP: taken back"
+        );
+        Ok(())
     }
 
     /// Adds an endpoint (see the module doc). `restoring`: re-attaching an
@@ -216,6 +296,9 @@ impl Core {
             .cloned()
             .ok_or(EndpointError::UnknownVni(spec.vni))?;
         if let Some(existing) = self.endpoints.check_add(&spec)? {
+            if !restoring {
+                self.relearn(&existing).await?;
+            }
             return Ok(existing);
         }
         let vni = Vni::new(spec.vni).map_err(|_| EndpointError::UnknownVni(spec.vni))?;
@@ -284,9 +367,7 @@ impl Core {
                 why,
             });
         }
-        let ips: Vec<Option<IpAddr>> = std::iter::once(None)
-            .chain(spec.ips.iter().map(|c| Some(c.addr)))
-            .collect();
+        let ips = Self::route_ips(&spec);
         let mut seq = 0;
         for ip in &ips {
             match self.speaker.originate_mac_ip(spec.vni, spec.mac, *ip).await {
@@ -312,6 +393,7 @@ impl Core {
             attach: spec.attach,
             port,
             bridge: vni_cfg.bridge,
+            state: EndpointState::Active,
         };
         let ips: Vec<String> = e.ips.iter().map(|i| i.to_string()).collect();
         info!(
@@ -343,9 +425,7 @@ impl Core {
         let Some(e) = self.endpoints.remove(key) else {
             return;
         };
-        let ips: Vec<Option<IpAddr>> = std::iter::once(None)
-            .chain(e.ips.iter().map(|c| Some(c.addr)))
-            .collect();
+        let ips = Self::route_ips(&endpoints::spec_of(&e));
         self.withdraw(e.vni, e.mac, &ips).await;
         // A port shared by several endpoints (one veth, several MACs) stays
         // on the bridge until the last of them goes.
@@ -543,6 +623,17 @@ impl Core {
     }
 }
 
+/// `e` as planed reports it: moved when the RIB advertises none of its
+/// routes (see [`Core::advertised`]).
+fn with_state(e: &Endpoint, advertised: &HashSet<(u32, MacAddr)>) -> Endpoint {
+    let state = if advertised.contains(&(e.vni, e.mac)) {
+        EndpointState::Active
+    } else {
+        EndpointState::Moved
+    };
+    Endpoint { state, ..e.clone() }
+}
+
 fn internal(e: impl std::fmt::Display) -> ControlError {
     ControlError::internal(e.to_string())
 }
@@ -604,6 +695,153 @@ id = 20
             Response::Routes(r) => r.len(),
             other => panic!("{other:?}"),
         }
+    }
+
+    async fn endpoint_state(c: &mut Core, key: EndpointKey) -> EndpointState {
+        match c.handle(Request::EndpointGet(key)).await.unwrap() {
+            Response::Endpoint(e) => e.state,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    /// Polls `f` every 20 ms until it holds, for up to 20 s.
+    async fn eventually<F: std::future::Future<Output = bool>>(
+        what: &str,
+        mut f: impl FnMut() -> F,
+    ) {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+        while !f().await {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "timed out waiting for {what}"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    fn free_port(ip: &str) -> u16 {
+        std::net::TcpListener::bind((ip, 0))
+            .and_then(|l| l.local_addr())
+            .map(|a| a.port())
+            .unwrap()
+    }
+
+    /// RFC 7432 section 15 through the core, over a real session: the core's
+    /// endpoint (VTEP 10.0.0.1, on 127.0.0.1) moves to a bare speaker
+    /// (VTEP 127.0.0.2) that originates the same MAC, so the core withdraws
+    /// its routes and reports the endpoint moved; adding the endpoint
+    /// again takes the MAC back, above the other side's sequence.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_moved_endpoint_is_withdrawn_reported_and_taken_back_when_added_again() {
+        let dir = tempfile::tempdir().unwrap();
+        let (pa, pb) = (free_port("127.0.0.1"), free_port("127.0.0.2"));
+        let toml = format!(
+            r#"
+[bgp]
+asn = 65000
+router_id = "10.0.0.1"
+listen = "127.0.0.1:{pa}"
+connect_retry = 1
+[[bgp.neighbor]]
+address = "127.0.0.2"
+remote_asn = 65000
+port = {pb}
+[underlay]
+local_ip = "10.0.0.1"
+[[vni]]
+id = 10
+"#
+        );
+        let config = Config::parse(&toml, "t.toml").unwrap();
+        let (sp, _events, _task) = speaker::start(convert::speaker(&config, false))
+            .await
+            .unwrap();
+        let (dp, _dp_events, _ops) = Dataplane::recording().await;
+        let opts = DaemonOptions {
+            config_path: dir.path().join("t.toml"),
+            state_file: dir.path().join("endpoints.json"),
+        };
+        let mut c = Core::new(config, opts, sp, dp);
+        c.start(Vec::new()).await;
+
+        let b_ip: IpAddr = "127.0.0.2".parse().unwrap();
+        let mut bc = speaker::SpeakerConfig::new(
+            65000,
+            "127.0.0.2".parse().unwrap(),
+            vec![std::net::SocketAddr::new(b_ip, pb)],
+            b_ip,
+        );
+        bc.connect_retry = Duration::from_secs(1);
+        bc.vnis = vec![plane_bgp::rib::VniImport::auto(10, 65000)];
+        let mut n = speaker::NeighborConfig::new("127.0.0.1".parse().unwrap(), 65000);
+        n.port = pa;
+        n.local_address = Some(b_ip);
+        bc.neighbors = vec![n];
+        let (b, _b_events, _b_task) = speaker::start(bc).await.unwrap();
+
+        let a = spec(10, 1, &["192.168.0.1/24"], "lo");
+        let key = a.key();
+        c.handle(Request::EndpointAdd(a.clone())).await.unwrap();
+        assert_eq!(endpoint_state(&mut c, key).await, EndpointState::Active);
+        // B hears our MAC, then originates it itself: above our 0.
+        let seq_of = |b: &SpeakerHandle, from: IpAddr| {
+            let b = b.clone();
+            async move {
+                b.routes(RouteFilter {
+                    route_type: Some(2),
+                    vni: Some(10),
+                    best_only: false,
+                })
+                .await
+                .unwrap()
+                .iter()
+                .find(|r| r.ip.is_none() && r.nexthop == Some(from))
+                .map(|r| r.seq)
+            }
+        };
+        let ours: IpAddr = "10.0.0.1".parse().unwrap();
+        eventually("B has our MAC", || async {
+            seq_of(&b, ours).await == Some(0)
+        })
+        .await;
+        assert_eq!(b.originate_mac_ip(10, a.mac, None).await.unwrap(), 1);
+
+        // We withdraw ours: B no longer has it, the endpoint is moved but
+        // still registered.
+        eventually("our route withdrawn from B", || async {
+            seq_of(&b, ours).await.is_none()
+        })
+        .await;
+        assert_eq!(local_type2(&mut c, 10).await, 1, "only B's route");
+        assert_eq!(endpoint_state(&mut c, key).await, EndpointState::Moved);
+        match c
+            .handle(Request::ShowEndpoints(VniFilter { vni: None }))
+            .await
+            .unwrap()
+        {
+            Response::Endpoints(v) => {
+                assert_eq!(v.len(), 1);
+                assert_eq!(v[0].state, EndpointState::Moved);
+            }
+            other => panic!("{other:?}"),
+        }
+
+        // Added again: the MAC is back here, at B's 1 + 1.
+        match c.handle(Request::EndpointAdd(a)).await.unwrap() {
+            Response::Endpoint(e) => assert_eq!(e.state, EndpointState::Active),
+            other => panic!("{other:?}"),
+        }
+        eventually("our route back on B at seq 2", || async {
+            seq_of(&b, ours).await == Some(2)
+        })
+        .await;
+        // And B, by the same rule, withdrew its own.
+        let bs: IpAddr = b_ip;
+        eventually("B's route withdrawn", || async {
+            seq_of(&b, bs).await.is_none()
+        })
+        .await;
+        b.shutdown("test over").await.unwrap();
     }
 
     async fn code(c: &mut Core, s: EndpointSpec) -> ErrorCode {

@@ -274,6 +274,7 @@ mod tests {
             attach: s.attach.clone(),
             port: "v".into(),
             bridge: format!("br{}", s.vni),
+            state: Default::default(),
         }
     }
 

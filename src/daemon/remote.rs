@@ -8,7 +8,10 @@
 //!   sends them); its FDB entry lives while any of them does and points at
 //!   the VTEP of the MAC-only route when there is one, else of any MAC+IP
 //!   route. A MAC that moves (higher MAC Mobility sequence, new VTEP) is
-//!   re-pointed by the replacement event.
+//!   re-pointed by the replacement event. That holds for a local endpoint's
+//!   MAC too: the RIB withdraws our routes for it (RFC 7432 section 15) and
+//!   hands over the remote route, so the FDB entry points at the new VTEP
+//!   while the endpoint's port stays on the bridge until it is deleted.
 //! - An IP's neighbour entry is removed only by the withdrawal of the route
 //!   that set it: when an IP moved to another MAC, the old MAC's late
 //!   withdrawal does not remove the new binding.

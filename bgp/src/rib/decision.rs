@@ -39,7 +39,7 @@ pub(crate) trait PeerFacts {
 }
 
 /// `Greater` when `a` is the better path. Steps, in order:
-/// 1. RFC 7432 15.2: sticky over non-sticky; 15.1: higher sequence number;
+/// 1. RFC 7432 15.2: sticky over non-sticky; section 15: higher sequence number;
 /// 2. locally originated over learned;
 /// 3. higher LOCAL_PREF (100 when absent);
 /// 4. shorter AS_PATH; 5. lower ORIGIN;
@@ -108,17 +108,28 @@ pub(crate) struct ViewRank {
     pub vtep: Option<IpAddr>,
 }
 
-/// `Greater` when `a` wins in the VNI view: RFC 7432 section 15 sticky,
-/// then the higher sequence number, then (our own tie-break for a MAC that
-/// is both local and remote at the same sequence: the local endpoint is
-/// real) local, then the lower VTEP address ("the PE with the lowest IP
-/// address", section 15.1).
+/// `Greater` when `a` wins in the VNI view (RFC 7432 section 15): sticky
+/// (static) over non-sticky (15.2), then the higher sequence number, then
+/// the lower VTEP address ("the PE with the lowest IP address", section 15),
+/// which every PE applies alike, so that all of them pick the same owner of
+/// a MAC. Only a route that claims our own VTEP address ties at that point;
+/// the local one wins it.
 pub(crate) fn view_compare(a: &ViewRank, b: &ViewRank) -> Ordering {
     a.sticky
         .cmp(&b.sticky)
         .then(a.seq.cmp(&b.seq))
-        .then(a.local.cmp(&b.local))
         .then(b.vtep.cmp(&a.vtep))
+        .then(a.local.cmp(&b.local))
+}
+
+/// RFC 7432 section 15: our local routes for a MAC must be withdrawn when
+/// `remote`, the best remote route for it in the VNI, beats them: a higher
+/// sequence number, or the same one from a VTEP with a lower address (and
+/// a sticky remote MAC always, 15.2). `local` carries our sequence number
+/// and VTEP. The same order as the view's, so that the MAC is withdrawn
+/// exactly when the dataplane points it at the remote VTEP.
+pub(crate) fn local_yields(local: &ViewRank, remote: &ViewRank) -> bool {
+    view_compare(remote, local) == Ordering::Greater
 }
 
 #[cfg(test)]
@@ -420,30 +431,61 @@ mod tests {
         assert_eq!(select(&[learned, local], &peers), Some(1));
     }
 
-    #[test]
-    fn view_prefers_sticky_then_seq_then_local_then_lowest_vtep() {
-        let v = |n| Some(IpAddr::V4(Ipv4Addr::new(10, 0, 0, n)));
-        let r = |sticky, seq, local, vtep| ViewRank {
+    fn rank(sticky: bool, seq: u32, local: bool, vtep: u8) -> ViewRank {
+        ViewRank {
             sticky,
             seq,
             local,
-            vtep,
-        };
+            vtep: Some(IpAddr::V4(Ipv4Addr::new(10, 0, 0, vtep))),
+        }
+    }
+
+    #[test]
+    fn view_prefers_sticky_then_seq_then_lowest_vtep() {
+        let r = rank;
         assert_eq!(
-            view_compare(&r(true, 0, false, v(9)), &r(false, 5, true, v(1))),
+            view_compare(&r(true, 0, false, 9), &r(false, 5, true, 1)),
             Ordering::Greater
         );
         assert_eq!(
-            view_compare(&r(false, 5, false, v(9)), &r(false, 4, true, v(1))),
+            view_compare(&r(false, 5, false, 9), &r(false, 4, true, 1)),
+            Ordering::Greater
+        );
+        // Equal sequence: the lower VTEP, local or not (RFC 7432 section 15).
+        assert_eq!(
+            view_compare(&r(false, 5, false, 1), &r(false, 5, true, 9)),
             Ordering::Greater
         );
         assert_eq!(
-            view_compare(&r(false, 5, true, v(9)), &r(false, 5, false, v(1))),
+            view_compare(&r(false, 5, false, 1), &r(false, 5, false, 2)),
             Ordering::Greater
         );
+        // A remote route claiming our own VTEP address: ours.
         assert_eq!(
-            view_compare(&r(false, 5, false, v(1)), &r(false, 5, false, v(2))),
+            view_compare(&r(false, 5, true, 1), &r(false, 5, false, 1)),
             Ordering::Greater
         );
+    }
+
+    /// RFC 7432 section 15 from the local PE's side; we are 10.0.0.5 at seq 3.
+    #[test]
+    fn local_yields_to_higher_seq_or_lower_vtep_at_equal_seq() {
+        let ours = rank(false, 3, true, 5);
+        let cases = [
+            ("higher seq, higher VTEP", rank(false, 4, false, 9), true),
+            ("higher seq, lower VTEP", rank(false, 4, false, 1), true),
+            ("equal seq, lower VTEP", rank(false, 3, false, 1), true),
+            ("equal seq, higher VTEP", rank(false, 3, false, 9), false),
+            ("lower seq, lower VTEP", rank(false, 2, false, 1), false),
+            ("sticky remote, lower seq", rank(true, 0, false, 9), true),
+        ];
+        for (name, remote, yields) in cases {
+            assert_eq!(local_yields(&ours, &remote), yields, "{name}");
+        }
+        // A sticky local MAC never moves to a non-sticky remote one.
+        assert!(!local_yields(
+            &rank(true, 0, true, 5),
+            &rank(false, 9, false, 1)
+        ));
     }
 }

@@ -26,8 +26,20 @@
 //!                                                                 by attribute set
 //! ```
 //!
+//! MAC Mobility (RFC 7432 section 15): a local MAC is originated with a
+//! sequence number above any remote one for it (the MAC moved here); when a
+//! remote route for a local MAC beats ours (higher sequence, or the same
+//! from a lower VTEP address, or sticky), our routes for the MAC are
+//! withdrawn and the MAC is marked moved ([`Rib::local_mac_moved`]); they
+//! come back when no remote route beats them any more, or when the MAC is
+//! originated again (relearned: above the remote sequence). The RIB is the
+//! one owner of that state: it holds both the local routes and the remote
+//! ones they are weighed against.
+//!
 //! Invariants:
 //! - A destination's `paths[0]` is its best path by [`decision::compare`].
+//! - A local MAC has paths in the table exactly when it is not moved; it is
+//!   moved exactly when the view's best remote route for it beats it.
 //! - A route is in a peer's Adj-RIB-Out exactly when it was last sent to
 //!   that peer as reachable; the pending queue holds each route at most once,
 //!   and draining it sends the *current* state, so a route that changed many
@@ -112,6 +124,10 @@ pub struct Rib {
     peers: Peers,
     /// Local type-2 routes per (VNI, MAC): all carry the same sequence number.
     local_macs: HashMap<(u32, MacAddr), SmallVec<[LocalMacIp; 2]>>,
+    /// Local MACs whose routes are withdrawn because a remote route for the
+    /// MAC beats them (RFC 7432 section 15): a subset of `local_macs`' keys;
+    /// their entries stay there, not in the table.
+    moved: HashSet<(u32, MacAddr)>,
     local_imets: HashSet<u32>,
     /// Auto-RD index per VNI, stable across reloads.
     rd_index: HashMap<u32, u16>,
@@ -130,6 +146,7 @@ impl Rib {
             view: View::default(),
             peers: Peers(HashMap::new()),
             local_macs: HashMap::new(),
+            moved: HashSet::new(),
             local_imets: HashSet::new(),
             rd_index: HashMap::new(),
             events: Vec::new(),
@@ -231,12 +248,24 @@ impl Rib {
                     self.set_path(mac_key(rd, mac, e.ip), RouteSource::Local, None);
                 }
             }
-            if self.vni_cfg(vni).is_some() {
+            if self.vni_cfg(vni).is_none() {
+                self.moved.remove(&(vni, mac));
+            } else if self.moved.contains(&(vni, mac)) {
+                // Still withdrawn; the check below re-advertises it under
+                // the new RD if the remote route no longer wins.
+                self.local_macs.insert((vni, mac), entries);
+            } else {
                 for e in entries {
                     // Cannot fail: the VNI is configured.
                     let _ = self.originate_mac_ip(vni, mac, e.ip, e.seq, e.sticky);
                 }
             }
+        }
+        // Imports and RDs changed: which local MACs a remote route beats may
+        // have too.
+        let local: Vec<(u32, MacAddr)> = self.local_macs.keys().copied().collect();
+        for (vni, mac) in local {
+            self.mobility_check(vni, mac);
         }
         let imets: Vec<u32> = self
             .local_imets
@@ -503,7 +532,9 @@ impl Rib {
     /// Mobility sequence number used: at least `seq`, at least what other
     /// local routes of this MAC carry (one sequence per MAC), and the
     /// highest remote sequence + 1 when the MAC is known remotely (RFC 7432
-    /// section 15.1: a MAC that moved here takes over).
+    /// section 15: a MAC that moved here takes over). Originating a MAC
+    /// whose routes were withdrawn because it had moved away is such a
+    /// (re)learning: all of its routes come back with the new sequence.
     pub fn originate_mac_ip(
         &mut self,
         vni: u32,
@@ -533,18 +564,73 @@ impl Rib {
         if let Some(v) = self.local_macs.get_mut(&(vni, mac)) {
             v.clone_from(&all);
         }
+        self.moved.remove(&(vni, mac));
         for e in all {
-            let attrs = self.local_mac_attrs(vni, e.seq, e.sticky);
-            let data = NlriData::new(Esi::ZERO, vni, None);
-            let path = Path {
-                attrs,
-                source: RouteSource::Local,
-                data,
-                stale: false,
-            };
-            self.set_path(mac_key(rd, mac, e.ip), RouteSource::Local, Some(path));
+            self.put_local_mac(rd, vni, mac, e);
         }
+        // Only a sticky remote route still wins (RFC 7432 15.2).
+        self.mobility_check(vni, mac);
         Ok(seq)
+    }
+
+    /// Puts the local path of one type-2 route in the table.
+    fn put_local_mac(&mut self, rd: RouteDistinguisher, vni: u32, mac: MacAddr, e: LocalMacIp) {
+        let attrs = self.local_mac_attrs(vni, e.seq, e.sticky);
+        let path = Path {
+            attrs,
+            source: RouteSource::Local,
+            data: NlriData::new(Esi::ZERO, vni, None),
+            stale: false,
+        };
+        self.set_path(mac_key(rd, mac, e.ip), RouteSource::Local, Some(path));
+    }
+
+    /// RFC 7432 section 15 for a local MAC: when the best remote route
+    /// for it in `vni` beats ours ([`decision::local_yields`]: a higher
+    /// sequence number, or the same from a lower VTEP address), our routes
+    /// are withdrawn and the MAC is marked moved; when no remote route beats
+    /// them any more (it was withdrawn), they are advertised again as they
+    /// were, since the endpoint is still registered here.
+    fn mobility_check(&mut self, vni: u32, mac: MacAddr) {
+        let (Some(entries), Some(rd)) = (self.local_macs.get(&(vni, mac)), self.vni_rd(vni)) else {
+            return;
+        };
+        let entries = entries.clone();
+        let ours = decision::ViewRank {
+            sticky: entries.iter().any(|e| e.sticky),
+            seq: entries.iter().map(|e| e.seq).max().unwrap_or(0),
+            local: true,
+            vtep: Some(self.cfg.vtep),
+        };
+        let remote = self.view.best_remote(&self.table, vni, mac);
+        let yields = remote.is_some_and(|r| decision::local_yields(&ours, &r));
+        if yields == self.moved.contains(&(vni, mac)) {
+            return;
+        }
+        if yields {
+            self.moved.insert((vni, mac));
+            let (remote_seq, remote_vtep) = (remote.map(|r| r.seq), remote.and_then(|r| r.vtep));
+            if remote.is_some_and(|r| r.sticky) {
+                tracing::warn!(vni, %mac, ?remote_vtep, "MAC Mobility: a static (sticky) remote route claims a local MAC; local routes withdrawn (RFC 7432 15.2)");
+            } else {
+                tracing::info!(vni, %mac, seq = ours.seq, ?remote_seq, ?remote_vtep, "MAC Mobility: the MAC moved to another VTEP; local routes withdrawn (RFC 7432 section 15)");
+            }
+            for e in &entries {
+                self.set_path(mac_key(rd, mac, e.ip), RouteSource::Local, None);
+            }
+        } else {
+            self.moved.remove(&(vni, mac));
+            tracing::info!(vni, %mac, seq = ours.seq, "MAC Mobility: no remote route wins any more; local routes advertised again");
+            for e in entries {
+                self.put_local_mac(rd, vni, mac, e);
+            }
+        }
+    }
+
+    /// True when the local MAC's routes are withdrawn because a remote route
+    /// for it wins (RFC 7432 section 15, see [`Rib::originate_mac_ip`]).
+    pub fn local_mac_moved(&self, vni: u32, mac: MacAddr) -> bool {
+        self.moved.contains(&(vni, mac))
     }
 
     /// Withdraw a local type-2 route.
@@ -559,6 +645,7 @@ impl Rib {
             entries.retain(|e| e.ip != ip);
             if entries.is_empty() {
                 self.local_macs.remove(&(vni, mac));
+                self.moved.remove(&(vni, mac));
             }
         }
         self.set_path(mac_key(rd, mac, ip), RouteSource::Local, None);
@@ -727,6 +814,20 @@ impl Rib {
             self.view
                 .update(&self.table, id, &old_m, &new_m, &mut self.events);
         }
+        // A remote type-2 route changed: local MACs it concerns are weighed
+        // against it again (RFC 7432 section 15), after the peers' queues below.
+        let mut mobility: SmallVec<[(u32, MacAddr); 2]> = SmallVec::new();
+        let remote = |p: &Option<&Path>| p.is_some_and(|p| p.source != RouteSource::Local);
+        if let RouteKey::MacIp { mac, .. } = dest.key {
+            if remote(&old_best.as_ref()) || remote(&new_best) {
+                for &vni in old_m.vnis.iter().chain(new_m.vnis.iter()) {
+                    if self.local_macs.contains_key(&(vni, mac)) && !mobility.contains(&(vni, mac))
+                    {
+                        mobility.push((vni, mac));
+                    }
+                }
+            }
+        }
         let mut added = 0u32;
         let old_src = old_best.as_ref().map(|p| p.source);
         let new_src = new_best.map(|p| p.source);
@@ -746,6 +847,9 @@ impl Rib {
             d.refs = d.refs.saturating_add(added);
         }
         self.table.release(id);
+        for (vni, mac) in mobility {
+            self.mobility_check(vni, mac);
+        }
     }
 
     // --------------------------------------------------------------- output

@@ -257,6 +257,25 @@ impl View {
         (remote, local)
     }
 
+    /// The best remote route for `mac` in `vni` by [`view_compare`], over
+    /// all of its routes (MAC-only and MAC+IP): what a local advertisement
+    /// of the MAC is weighed against (RFC 7432 section 15).
+    pub fn best_remote(&self, table: &Table, vni: u32, mac: MacAddr) -> Option<ViewRank> {
+        let mut best: Option<ViewRank> = None;
+        for c in self.macs.get(&(vni, mac)).into_iter().flatten() {
+            let Some((_, rank)) = rank_of(table, c.id) else {
+                continue;
+            };
+            if rank.local {
+                continue;
+            }
+            if best.is_none_or(|b| view_compare(&rank, &b) == Ordering::Greater) {
+                best = Some(rank);
+            }
+        }
+        best
+    }
+
     /// Number of (VNI, MAC) groups and flood entries (for tests and stats).
     pub fn sizes(&self) -> (usize, usize) {
         (self.macs.len(), self.floods.len())

@@ -189,7 +189,7 @@ pub fn vnis(vnis: &[VniInfo]) -> String {
 }
 
 pub fn endpoints(endpoints: &[Endpoint]) -> String {
-    let mut t = Table::new(&["VNI", "MAC", "IPS", "PORT", "BRIDGE", "ATTACH"]);
+    let mut t = Table::new(&["VNI", "MAC", "IPS", "PORT", "BRIDGE", "STATE", "ATTACH"]);
     for e in endpoints {
         t.row(vec![
             e.vni.to_string(),
@@ -197,6 +197,7 @@ pub fn endpoints(endpoints: &[Endpoint]) -> String {
             join(&e.ips),
             e.port.clone(),
             e.bridge.clone(),
+            e.state.to_string(),
             e.attach.to_string(),
         ]);
     }
