@@ -30,7 +30,7 @@ use plane_dataplane::task::{ApplyReport, Dataplane};
 use plane_dataplane::Vni;
 use std::collections::HashSet;
 use std::net::IpAddr;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 use tracing::{error, info, warn};
 
 pub struct Core {
@@ -65,16 +65,6 @@ impl Core {
             endpoints: Endpoints::default(),
             started: Instant::now(),
         }
-    }
-
-    /// How long peers keep our routes when we restart: the bound on the
-    /// initial resync wait.
-    pub fn restart_time(&self) -> Duration {
-        self.config
-            .bgp
-            .graceful_restart
-            .map(|g| g.restart_time)
-            .unwrap_or(Duration::from_secs(60))
     }
 
     /// VNIs, then saved endpoints, then neighbours (see the module doc of
@@ -643,6 +633,7 @@ mod tests {
     use super::*;
     use crate::control::{ErrorCode, VniFilter};
     use plane_bgp::speaker;
+    use std::time::Duration;
 
     const TOML: &str = r#"
 [bgp]

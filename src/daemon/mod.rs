@@ -124,6 +124,8 @@ async fn daemon(config: Config, opts: DaemonOptions) -> Result<(), DaemonError> 
         ..ServerOptions::new(&config.control.socket)
     })?;
 
+    // The bound convert::speaker gave the speaker's start-up window.
+    let selection_deferral = convert::selection_deferral(&config);
     let mut core = core::Core::new(config, opts, speaker.clone(), dataplane.clone());
     core.start(saved.unwrap_or_default()).await;
 
@@ -135,8 +137,7 @@ async fn daemon(config: Config, opts: DaemonOptions) -> Result<(), DaemonError> 
     // After core.start: every neighbour is added, so the first
     // initial_sync call closes the set the start-up window waits for.
     tokio::spawn(resync_after_end_of_rib(speaker.clone(), dataplane.clone()));
-    // The same bound convert::selection_deferral gave the speaker.
-    info!(selection_deferral = ?core.restart_time(), "planed running");
+    info!(?selection_deferral, "planed running");
 
     loop {
         tokio::select! {
