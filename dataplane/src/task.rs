@@ -68,6 +68,9 @@ pub enum Event {
     Conflict(String),
     /// A full resync ran and issued this many operations.
     Resynced { ops: usize },
+    /// A scoped drift repair (entries or devices changed behind plane's
+    /// back) issued this many operations.
+    Repaired { ops: usize },
 }
 
 /// One failed operation of an apply.
@@ -190,7 +193,8 @@ impl Dataplane {
         let (ntx, nrx) = mpsc::channel(NOTIFICATION_CHANNEL);
         // Subscribe before the first dump, so that nothing between dump and
         // subscription is missed.
-        backend.pace_with(crate::netlink::spawn_monitor(ntx.clone())?);
+        let own = backend.port_ids();
+        backend.pace_with(crate::netlink::spawn_monitor(ntx.clone(), &own)?);
         Dataplane::start_with_io(backend, Some(nrx), Some(ntx)).await
     }
 
@@ -458,45 +462,7 @@ impl<B: Backend> Task<B> {
     async fn apply(&mut self, changes: Vec<Change>) -> ApplyReport {
         let mut report = ApplyReport::default();
         let mut scope = Scope::default();
-        let mut full = false;
-        for change in changes {
-            let before = self
-                .desired
-                .vnis
-                .get(&change.vni())
-                .map(|s| s.config.clone());
-            let key = key_of(&change);
-            match self.desired.apply(change) {
-                Err(e) => report.refused.push(e),
-                Ok(()) => match key {
-                    Key::Vni(vni, is_remove) => {
-                        if is_remove {
-                            if let Some(b) = before {
-                                scope.removed.insert((vni, b.bridge, b.vxlan));
-                            }
-                        } else {
-                            let now = self.desired.vnis.get(&vni).map(|s| &s.config);
-                            // A changed config may recreate devices (their
-                            // entries must be reinstalled) or switch the BUM
-                            // policy (flood list): reconcile the VNI fully.
-                            if before.is_some() && before.as_ref() != now {
-                                full = true;
-                            }
-                            scope.vnis.insert(vni);
-                        }
-                    }
-                    Key::Mac(v, m) => {
-                        scope.macs.insert((v, m));
-                    }
-                    Key::Ip(v, i) => {
-                        scope.ips.insert((v, i));
-                    }
-                    Key::Flood(v, t) => {
-                        scope.flood.insert((v, t));
-                    }
-                },
-            }
-        }
+        let full = take_changes(&mut self.desired, changes, &mut scope, &mut report);
         let plan = if full {
             let mut p = reconcile(&self.desired, &self.observed);
             if !self.synced {
@@ -574,20 +540,11 @@ impl<B: Backend> Task<B> {
         )
         .await;
         hold_notifications(&mut self.notifications, &mut held, self.backend.settle()).await;
-        report.ops += plan.ops.len();
         let created = plan
             .ops
             .iter()
             .any(|o| matches!(o, Op::CreateBridge { .. } | Op::CreateVxlan(_)));
-        for (op, r) in plan.ops.into_iter().zip(results) {
-            match r {
-                Ok(()) => apply_to_observed(&mut self.observed, &op),
-                Err(error) => {
-                    warn!(?op, %error, "dataplane operation failed");
-                    report.failed.push(OpFailure { op, error });
-                }
-            }
-        }
+        record(&mut self.observed, plan.ops, results, report);
         // The kernel chose the indexes of created devices: learn them. A
         // recreated bridge also invalidates packet sockets bound to the old
         // one: restart the snooper threads (sync_local_io starts them).
@@ -653,10 +610,14 @@ impl<B: Backend> Task<B> {
             if !self.synced {
                 plan.ops.retain(is_additive);
             }
-            if !plan.ops.is_empty() {
-                info!(ops = plan.ops.len(), "repairing dataplane drift");
+            let ops = plan.ops.len();
+            if ops > 0 {
+                info!(ops, "repairing dataplane drift");
             }
             self.execute(plan, &mut report).await;
+            if ops > 0 {
+                self.event(Event::Repaired { ops });
+            }
             report
         };
         self.sync_local_io(&Scope::default());
@@ -966,6 +927,78 @@ impl<B: Backend> Task<B> {
 }
 
 /// Operations that never remove state (used before the first resync).
+/// Takes `changes` into `desired`, collecting the touched keys in `scope`
+/// and refusals in `report`; true when a VNI's configuration changed (the
+/// VNI needs a full reconcile).
+fn take_changes(
+    desired: &mut Desired,
+    changes: Vec<Change>,
+    scope: &mut Scope,
+    report: &mut ApplyReport,
+) -> bool {
+    let mut full = false;
+    for change in changes {
+        let key = key_of(&change);
+        // Only VNI changes compare configurations (a clone per entry
+        // change would cost two allocations each).
+        let before = match key {
+            Key::Vni(..) => desired.vnis.get(&change.vni()).map(|s| s.config.clone()),
+            _ => None,
+        };
+        match desired.apply(change) {
+            Err(e) => report.refused.push(e),
+            Ok(()) => match key {
+                Key::Vni(vni, is_remove) => {
+                    if is_remove {
+                        if let Some(b) = before {
+                            scope.removed.insert((vni, b.bridge, b.vxlan));
+                        }
+                    } else {
+                        let now = desired.vnis.get(&vni).map(|s| &s.config);
+                        // A changed config may recreate devices (their
+                        // entries must be reinstalled) or switch the BUM
+                        // policy (flood list): reconcile the VNI fully.
+                        if before.is_some() && before.as_ref() != now {
+                            full = true;
+                        }
+                        scope.vnis.insert(vni);
+                    }
+                }
+                Key::Mac(v, m) => {
+                    scope.macs.insert((v, m));
+                }
+                Key::Ip(v, i) => {
+                    scope.ips.insert((v, i));
+                }
+                Key::Flood(v, t) => {
+                    scope.flood.insert((v, t));
+                }
+            },
+        }
+    }
+    full
+}
+
+/// Records the results of executed entry operations: successes in
+/// `observed`, failures in `report`.
+fn record(
+    observed: &mut Observed,
+    ops: Vec<Op>,
+    results: Vec<Result<(), OpError>>,
+    report: &mut ApplyReport,
+) {
+    report.ops += ops.len();
+    for (op, r) in ops.into_iter().zip(results) {
+        match r {
+            Ok(()) => apply_to_observed(observed, &op),
+            Err(error) => {
+                warn!(?op, %error, "dataplane operation failed");
+                report.failed.push(OpFailure { op, error });
+            }
+        }
+    }
+}
+
 /// Runs `work` while taking notification batches from `rx` into `held`.
 async fn hold_notifications<T>(
     rx: &mut Option<mpsc::Receiver<Vec<Notification>>>,

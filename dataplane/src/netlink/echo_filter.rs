@@ -8,6 +8,12 @@
 //! filter makes the kernel drop them instead, so they are never copied.
 //!
 //! Dropped (exactly the additions the monitor would ignore):
+//! - RTM_NEWNEIGH whose nlmsg_pid is the port id of one of plane's request
+//!   sockets: the kernel stamps a neighbour change with the port id of the
+//!   request that made it, so these are plane's own changes by
+//!   construction. This is what catches the NUD_FAILED update the kernel
+//!   sends before every neighbour deletion (it carries no NTF_EXT_LEARNED,
+//!   so the marks below would not); FDB notifications carry port id 0;
 //! - RTM_NEWNEIGH, family AF_BRIDGE, ndm_flags with NTF_EXT_LEARNED: an FDB
 //!   entry marked like plane's (plane marks every FDB entry extern_learn);
 //! - RTM_NEWNEIGH, family AF_INET/AF_INET6, NTF_EXT_LEARNED and an
@@ -68,6 +74,7 @@ const NTF_EXT_LEARNED: u32 = 0x10;
 const NDA_PROTOCOL: u16 = 12;
 /// nlmsghdr (16) then ndmsg: family at 0, flags at 10; attributes at 12.
 const OFF_TYPE: u32 = 4;
+const OFF_PID: u32 = 12;
 const OFF_FAMILY: u32 = 16;
 const OFF_FLAGS: u32 = 16 + 10;
 const OFF_ATTRS: u32 = 16 + 12;
@@ -83,6 +90,11 @@ const DROP: u32 = 0;
 /// What a half-word load of the host-order `v` yields (loads are big endian).
 fn h16(v: u16) -> u32 {
     u32::from(u16::from_be_bytes(v.to_ne_bytes()))
+}
+
+/// What a word load of the host-order `v` yields.
+fn h32(v: u32) -> u32 {
+    u32::from_be_bytes(v.to_ne_bytes())
 }
 
 /// Byte offsets of the low and high byte of a host-order u16.
@@ -103,8 +115,9 @@ enum To {
     Drop,
 }
 
-/// The filter program.
-pub fn program() -> Vec<Insn> {
+/// The filter program; `own_pids` are the port ids of plane's request
+/// sockets (0, the kernel's own, is ignored).
+pub fn program(own_pids: &[u32]) -> Vec<Insn> {
     let mut p: Vec<(u16, To, To, u32)> = Vec::new();
     let op = |p: &mut Vec<(u16, To, To, u32)>, code, k| p.push((code, To::Next, To::Next, k));
     let (lo, hi) = u16_bytes();
@@ -116,6 +129,13 @@ pub fn program() -> Vec<Insn> {
         To::Accept,
         h16(RTM_NEWNEIGH),
     ));
+    let pids: Vec<u32> = own_pids.iter().copied().filter(|&p| p != 0).collect();
+    if !pids.is_empty() {
+        op(&mut p, BPF_LD | BPF_W | BPF_ABS, OFF_PID);
+        for pid in pids {
+            p.push((BPF_JMP | BPF_JEQ | BPF_K, To::Drop, To::Next, h32(pid)));
+        }
+    }
     op(&mut p, BPF_LD | BPF_B | BPF_ABS, OFF_FLAGS);
     p.push((
         BPF_JMP | BPF_JSET | BPF_K,
@@ -188,8 +208,8 @@ pub fn program() -> Vec<Insn> {
 }
 
 /// Attaches [`program`] to `sock` (SO_ATTACH_FILTER).
-pub fn attach<S: std::os::fd::AsFd>(sock: &S) -> std::io::Result<()> {
-    let prog: Vec<SockFilter> = program()
+pub fn attach<S: std::os::fd::AsFd>(sock: &S, own_pids: &[u32]) -> std::io::Result<()> {
+    let prog: Vec<SockFilter> = program(own_pids)
         .into_iter()
         .map(|(code, jt, jf, k)| SockFilter::new(code, jt, jf, k))
         .collect();
@@ -311,7 +331,7 @@ mod tests {
 
     #[test]
     fn drops_exactly_planes_own_additions() {
-        let p = program();
+        let p = program(&[]);
         let plane = Some(PLANE_PROTOCOL);
         // plane's echoes: dropped.
         assert_eq!(run(&p, &neigh(RTM_NEWNEIGH, BR, EXT | 0x02, None)), DROP);
@@ -335,8 +355,31 @@ mod tests {
     }
 
     #[test]
+    fn drops_neighbour_changes_made_by_planes_own_sockets() {
+        let own = [4242, 0];
+        let p = program(&own);
+        let with_pid = |mut m: Vec<u8>, pid: u32| {
+            m[12..16].copy_from_slice(&pid.to_ne_bytes());
+            m
+        };
+        // The NUD_FAILED update before plane deletes its own neighbour: no
+        // NTF_EXT_LEARNED, plane's protocol, plane's port id.
+        let failed = neigh(RTM_NEWNEIGH, AF_INET, 0, Some(PLANE_PROTOCOL));
+        assert_eq!(run(&p, &with_pid(failed.clone(), 4242)), DROP);
+        // The same change made by anyone else (another socket, the
+        // kernel itself): kept, it is drift.
+        assert_eq!(run(&p, &with_pid(failed.clone(), 4243)), ACCEPT);
+        assert_eq!(run(&p, &with_pid(failed, 0)), ACCEPT);
+        // Deletions are never dropped, whoever made them.
+        let del = neigh(RTM_DELNEIGH, AF_INET, EXT, Some(PLANE_PROTOCOL));
+        assert_eq!(run(&p, &with_pid(del, 4242)), ACCEPT);
+        // Without port ids the program is the marks-only one.
+        assert_eq!(program(&[0]), program(&[]));
+    }
+
+    #[test]
     fn agrees_with_the_monitor_and_accepts_when_in_doubt() {
-        let p = program();
+        let p = program(&[]);
         let m = neigh(RTM_NEWNEIGH, AF_INET, EXT, Some(PLANE_PROTOCOL));
         // The filter drops only what the monitor itself drops.
         assert_eq!(super::super::monitor::decode(&m), None);
@@ -356,7 +399,7 @@ mod tests {
 
     #[test]
     fn every_jump_lands_inside_the_program() {
-        let p = program();
+        let p = program(&[]);
         for (i, &(code, jt, jf, _)) in p.iter().enumerate() {
             if code & 0x07 == BPF_JMP {
                 assert!(i + 1 + usize::from(jt.max(jf)) < p.len(), "insn {i}");

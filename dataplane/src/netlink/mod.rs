@@ -90,6 +90,11 @@ type LastAnswer = Option<(u32, Result<(), OpError>)>;
 pub struct NetlinkOptions {
     pub batch: usize,
     pub in_flight: usize,
+    /// IP neighbour messages on a second connection, concurrently with FDB
+    /// messages. Off by default: on kernels where both take the RTNL lock
+    /// (6.18 measured) the second sender mostly spins on it, for about 1.5x
+    /// the CPU and the same install time (docs/BENCHMARKS.md).
+    pub split: bool,
 }
 
 impl Default for NetlinkOptions {
@@ -97,6 +102,7 @@ impl Default for NetlinkOptions {
         NetlinkOptions {
             batch: BATCH,
             in_flight: IN_FLIGHT,
+            split: false,
         }
     }
 }
@@ -104,6 +110,11 @@ impl Default for NetlinkOptions {
 /// One rtnetlink connection (its socket is served by its own tokio task).
 struct Conn {
     handle: ConnectionHandle<RouteNetlinkMessage>,
+    /// The socket's netlink port id (bound at open).
+    port_id: u32,
+    /// When the last pacing window of entry batches started
+    /// ([`monitor::Progress::now`]); kept across calls.
+    window_start: Option<u64>,
     /// Answers to messages sent without expectation: the errors of entry
     /// batches (see [`send_entries`]).
     unsolicited: futures::channel::mpsc::UnboundedReceiver<(Msg, SocketAddr)>,
@@ -121,9 +132,19 @@ impl Conn {
         set_rcvbuf_force(conn.socket_mut())?;
         // Errors without the echoed request: smaller answers.
         let _ = conn.socket_mut().socket_mut().set_cap_ack(true);
+        // Bound now (not on first send) so that the port id is known to
+        // the monitor's echo filter before anything is sent.
+        let port_id = conn
+            .socket_mut()
+            .socket_mut()
+            .bind_auto()
+            .map_err(|e| BackendError::Socket(format!("NETLINK_ROUTE bind: {e}")))?
+            .port_number();
         tokio::spawn(conn);
         Ok(Conn {
             handle,
+            port_id,
+            window_start: None,
             unsolicited,
         })
     }
@@ -167,6 +188,12 @@ impl NetlinkBackend {
             opts,
             progress: None,
         })
+    }
+
+    /// The netlink port ids of the request sockets: neighbour
+    /// notifications stamped with them are plane's own changes.
+    pub fn port_ids(&self) -> [u32; 2] {
+        [self.conn.port_id, self.neigh.port_id]
     }
 
     /// Paces entry programming by the notification monitor's reading: at
@@ -463,8 +490,9 @@ impl NetlinkBackend {
             }
         }
         // IP neighbours on their own connection, concurrently with the rest.
+        let split = self.opts.split;
         let (neigh, fdb): (Vec<_>, Vec<_>) = sendable.into_iter().partition(|(i, _)| {
-            matches!(ops.get(*i), Some(Op::AddNeigh { .. } | Op::DelNeigh { .. }))
+            split && matches!(ops.get(*i), Some(Op::AddNeigh { .. } | Op::DelNeigh { .. }))
         });
         let (batch, in_flight) = (self.opts.batch, self.opts.in_flight);
         let (a, b) = futures::join!(
@@ -759,18 +787,17 @@ async fn send_entries(
     };
     let handle = conn.handle.clone();
     let mut answered: Vec<(Vec<usize>, usize, LastAnswer)> = Vec::with_capacity(chunks.len());
-    let mut previous_start: Option<u64> = None;
     while !chunks.is_empty() {
         let rest = chunks.split_off(PACE_WINDOW.min(chunks.len()));
         let window = std::mem::replace(&mut chunks, rest);
         if let Some(p) = progress {
             // Everything queued before the previous window has been read.
-            if let Some(t) = previous_start {
+            if let Some(t) = conn.window_start {
                 if !p.wait_read(t, PACE_MAX_WAIT).await {
                     debug!("notification monitor behind; programming on");
                 }
             }
-            previous_start = Some(p.now());
+            conn.window_start = Some(p.now());
         }
         let done: Vec<(Vec<usize>, usize, LastAnswer)> = stream::iter(window)
             .map(|chunk| {

@@ -77,6 +77,13 @@ pub const MAX_PENDING: usize = 1 << 18;
 /// How often (ms) the reader retries handing notifications to a busy task
 /// when the socket is quiet.
 const RETRY_MS: u8 = 5;
+/// After a read that emptied the socket while notifications were flowing,
+/// the reader waits this long before reading again, instead of sleeping in
+/// the socket: every notification that arrives while a reader sleeps in the
+/// socket costs the sender a wake-up of the reader (a cross-CPU interrupt
+/// on a VM), and a burst of plane's own programming sends hundreds of
+/// thousands. Notifications are at most this much later for it.
+const COALESCE: Duration = Duration::from_micros(200);
 /// How long an idle reader waits before checking whether the task is gone.
 pub const IDLE_CHECK: Duration = Duration::from_secs(1);
 
@@ -184,10 +191,15 @@ impl Progress {
     }
 }
 
-/// Subscribes and forwards notifications on `tx` until it closes. The socket
-/// is opened in the calling thread's network namespace. The returned
+/// Subscribes and forwards notifications on `tx` until it closes; the echo
+/// filter drops neighbour changes stamped with `own_pids` (the backend's
+/// [`super::NetlinkBackend::port_ids`]). The socket is opened in the calling
+/// thread's network namespace. The returned
 /// [`Progress`] is for the backend's pacing.
-pub fn spawn_monitor(tx: mpsc::Sender<Vec<Notification>>) -> Result<Arc<Progress>, BackendError> {
+pub fn spawn_monitor(
+    tx: mpsc::Sender<Vec<Notification>>,
+    own_pids: &[u32],
+) -> Result<Arc<Progress>, BackendError> {
     let sock_err = |e: std::io::Error| BackendError::Socket(format!("notification socket: {e}"));
     let mut sock = Socket::new(netlink_sys::protocols::NETLINK_ROUTE).map_err(sock_err)?;
     let groups = (1 << (RTNLGRP_LINK - 1)) | (1 << (RTNLGRP_NEIGH - 1));
@@ -202,7 +214,7 @@ pub fn spawn_monitor(tx: mpsc::Sender<Vec<Notification>>) -> Result<Arc<Progress
         .map_err(sock_err)?;
     // Before the first message can matter: plane's own additions are then
     // never queued (the decode below still drops any that get through).
-    super::echo_filter::attach(&sock)
+    super::echo_filter::attach(&sock, own_pids)
         .map_err(|e| BackendError::Socket(format!("notification socket filter: {e}")))?;
     let progress = Arc::new(Progress::new());
     let reader = progress.clone();
@@ -233,6 +245,7 @@ struct Received {
 fn read_loop(sock: &Socket, tx: &mpsc::Sender<Vec<Notification>>, progress: &Progress) {
     let mut reader = Reader::new(sock);
     let mut pending: Vec<Notification> = Vec::new();
+    let mut coalesce = false;
     loop {
         let start = progress.now();
         let mut r = reader.read(MsgFlags::MSG_DONTWAIT);
@@ -268,7 +281,12 @@ fn read_loop(sock: &Socket, tx: &mpsc::Sender<Vec<Notification>>, progress: &Pro
             progress.set_state(BUSY);
         }
         match r {
-            Ok(_) => reader.decode_into(&mut pending),
+            Ok(n) => {
+                reader.decode_into(&mut pending);
+                if n < SLOTS {
+                    coalesce = true;
+                }
+            }
             Err(Errno::EAGAIN | Errno::EINTR) => {
                 if tx.is_closed() {
                     return;
@@ -300,6 +318,9 @@ fn read_loop(sock: &Socket, tx: &mpsc::Sender<Vec<Notification>>, progress: &Pro
         };
         if sent && emptied {
             progress.handed_up_to(start);
+        }
+        if std::mem::take(&mut coalesce) {
+            std::thread::sleep(COALESCE);
         }
     }
 }
@@ -543,6 +564,35 @@ mod tests {
         let mut two = del_neigh();
         two.extend_from_slice(&del_neigh());
         assert_eq!(messages(&two).count(), 2);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn progress_waits_for_the_reader_and_gives_up_at_the_bound() {
+        let p = Arc::new(Progress::new());
+        let max = Duration::from_millis(200);
+        let t = p.now();
+        // Nothing read since t: the wait ends at the bound, unmet.
+        assert!(!p.wait_read(t, max).await);
+        // The reader emptied the socket after t: met at once.
+        p.read_up_to(t + 1);
+        assert!(p.wait_read(t, max).await);
+        // Read is not handed over: the task's own echoes may still be in
+        // the reader's hands.
+        assert!(!p.wait_handed(t, max).await);
+        // Handed over by another thread while waiting.
+        let q = p.clone();
+        let waiter = tokio::spawn(async move { q.wait_handed(t, Duration::from_secs(5)).await });
+        tokio::task::yield_now().await;
+        p.handed_up_to(t + 1);
+        assert!(waiter.await.unwrap());
+        // An idle reader (asleep in the socket, nothing pending) satisfies
+        // both waits; a reader holding notifications only the read wait.
+        let later = p.now() + 1_000_000;
+        p.set_state(SOCKET_EMPTY);
+        assert!(p.wait_read(later, max).await);
+        assert!(!p.wait_handed(later, max).await);
+        p.set_state(IDLE);
+        assert!(p.wait_handed(later, max).await);
     }
 
     #[test]

@@ -234,11 +234,12 @@ fn main() -> Result<(), String> {
     rt.block_on(async {
         // Knobs for exploring (not for the recorded numbers):
         // PLANE_BENCH_BATCH, PLANE_BENCH_IN_FLIGHT, PLANE_BENCH_NO_MONITOR,
-        // PLANE_BENCH_ONLY_PLANE.
+        // PLANE_BENCH_ONLY_PLANE, PLANE_BENCH_SPLIT.
         let env = |k: &str| std::env::var(k).ok().and_then(|v| v.parse::<usize>().ok());
         let mut opts = NetlinkOptions::default();
         opts.batch = env("PLANE_BENCH_BATCH").unwrap_or(opts.batch);
         opts.in_flight = env("PLANE_BENCH_IN_FLIGHT").unwrap_or(opts.in_flight);
+        opts.split = std::env::var_os("PLANE_BENCH_SPLIT").is_some();
         let (dp, mut events) = if std::env::var_os("PLANE_BENCH_NO_MONITOR").is_some() {
             let backend =
                 plane_dataplane::netlink::NetlinkBackend::new(opts).map_err(|e| e.to_string())?;
