@@ -613,6 +613,7 @@ impl<B: Backend> Task<B> {
             let ops = plan.ops.len();
             if ops > 0 {
                 info!(ops, "repairing dataplane drift");
+                debug!(plan = ?plan.ops, "drift repair operations");
             }
             self.execute(plan, &mut report).await;
             if ops > 0 {

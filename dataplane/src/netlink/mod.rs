@@ -314,21 +314,30 @@ impl NetlinkBackend {
             }
         }
         // IFLA_AF_SPEC/inet6 in the RTM_NEWLINK that creates the device is
-        // refused with EAFNOSUPPORT (the device has no inet6_dev yet): set
-        // addrgenmode none right after creation instead.
+        // refused with EAFNOSUPPORT (the device has no inet6_dev yet), and
+        // IFLA_IFALIAS in it is ignored (6.18: the kernel applies the alias
+        // in do_setlink only, which creation does not run; without this the
+        // first link notifications showed plane's new devices unmarked and
+        // a drift repair set the alias afterwards): set both right after
+        // creation instead.
         if res.is_ok() {
             let created = match op {
-                Op::CreateBridge { name, .. } => Some(name.clone()),
-                Op::CreateVxlan(cfg) => Some(cfg.vxlan.clone()),
+                Op::CreateBridge { name, vni, .. } => Some((name.clone(), *vni)),
+                Op::CreateVxlan(cfg) => Some((cfg.vxlan.clone(), cfg.vni)),
                 _ => None,
             };
-            if let Some(name) = created {
-                let set = Op::SetLink {
-                    name,
-                    change: LinkChange::AddrGenNone,
-                };
-                let (msg, flags) = self.link_message(&set)?;
-                return self.send_one(msg, flags).await;
+            if let Some((name, vni)) = created {
+                for change in [
+                    LinkChange::Alias(crate::state::owner_alias(vni)),
+                    LinkChange::AddrGenNone,
+                ] {
+                    let set = Op::SetLink {
+                        name: name.clone(),
+                        change,
+                    };
+                    let (msg, flags) = self.link_message(&set)?;
+                    self.send_one(msg, flags).await?;
+                }
             }
         }
         res
