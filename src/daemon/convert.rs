@@ -143,6 +143,7 @@ pub fn neighbor_status(n: &NeighborStatus, c: &Config) -> Neighbor {
         state: session_state(n.state),
         received: n.received,
         sent: n.sent,
+        end_of_rib: n.end_of_rib,
         uptime_secs: n.uptime.map(|d| d.as_secs()),
         last_error: n.last_error.clone(),
         description: c.neighbor(n.address).and_then(|n| n.description.clone()),
