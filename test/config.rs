@@ -371,6 +371,69 @@ fn timers_and_peers_are_checked() {
 }
 
 #[test]
+fn select_defer_time_defaults_to_the_restart_time_and_is_checked() {
+    let secs = Duration::from_secs;
+    let gr = |body: &str| format!("{MINIMAL}[bgp.graceful_restart]\n{body}\n");
+    // Without the key: the bound planed always used, the restart time
+    // (default 120 s, FULL sets 60), or 60 s with graceful restart off.
+    assert_eq!(parse(MINIMAL).bgp.select_defer_time, secs(120));
+    assert_eq!(parse(FULL).bgp.select_defer_time, secs(60));
+    assert_eq!(
+        parse(&gr("enabled = false")).bgp.select_defer_time,
+        secs(60)
+    );
+    let c = parse(&gr("restart_time = 90\nselect_defer_time = 360"));
+    let restart = c.bgp.graceful_restart.map(|g| g.restart_time);
+    assert_eq!(
+        (c.bgp.select_defer_time, restart),
+        (secs(360), Some(secs(90)))
+    );
+    // End-of-RIB is awaited with the capability off too: the key applies.
+    let c = parse(&gr("enabled = false\nselect_defer_time = 30"));
+    assert_eq!(
+        (c.bgp.graceful_restart, c.bgp.select_defer_time),
+        (None, secs(30))
+    );
+    assert_eq!(
+        parse(&gr("select_defer_time = 3600")).bgp.select_defer_time,
+        secs(3600)
+    );
+
+    let key = "bgp.graceful_restart.select_defer_time";
+    // 0: no deferral at all, as FRR allows.
+    assert_eq!(
+        parse(&gr("select_defer_time = 0")).bgp.select_defer_time,
+        secs(0)
+    );
+    assert_one_error(
+        &gr("select_defer_time = -1"),
+        &format!("plane.toml:7:21: {key}: seconds (0..=3600) expected, got -1"),
+    );
+    assert_one_error(
+        &gr("restart_time = 60\n  select_defer_time = 3601"),
+        &format!("plane.toml:8:23: {key}: seconds (0..=3600) expected, got 3601"),
+    );
+    assert_one_error(
+        &gr("select_defer_time = \"360s\""),
+        &format!("plane.toml:7:21: {key}: seconds (0..=3600) expected, got string"),
+    );
+    let errs = errors(&gr("select_defer_tme = 360"));
+    assert!(
+        errs.len() == 1
+            && errs[0].starts_with(
+                "plane.toml:7:1: bgp.graceful_restart.select_defer_tme: unknown key, \
+                 did you mean \"select_defer_time\"?"
+            ),
+        "{errs:?}"
+    );
+    // A bad restart_time is reported once, not again through the default.
+    assert_one_error(
+        &gr("restart_time = 5000"),
+        "plane.toml:7:16: bgp.graceful_restart.restart_time: seconds (0..=4095, a 12-bit field) expected, got 5000",
+    );
+}
+
+#[test]
 fn missing_sections_and_syntax_errors() {
     let errs = errors("[underlay]\nlocal_ip = \"10.0.0.1\"\n");
     assert_eq!(errs.len(), 1, "{errs:?}");

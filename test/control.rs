@@ -103,6 +103,7 @@ fn fake_neighbors() -> Vec<Neighbor> {
             state: SessionState::Established,
             received: 2,
             sent: 1,
+            end_of_rib: true,
             uptime_secs: Some(3725),
             last_error: None,
             description: Some("host b".into()),
@@ -113,6 +114,7 @@ fn fake_neighbors() -> Vec<Neighbor> {
             state: SessionState::Active,
             received: 0,
             sent: 0,
+            end_of_rib: false,
             uptime_secs: None,
             last_error: Some("connection refused".into()),
             description: None,
@@ -835,6 +837,11 @@ fn planectl_json_has_the_design_fields() {
         (Some("Established"), Some(2), Some(1))
     );
     assert_eq!(n[1]["state"], "Active");
+    assert_eq!(
+        (n[0]["end_of_rib"].as_bool(), n[1]["end_of_rib"].as_bool()),
+        (Some(true), Some(false)),
+        "end_of_rib is always present, a bool"
+    );
 
     let v = planectl_json(&server.path, &["show", "vnis"]);
     assert_eq!(v[0]["import_rt"], serde_json::json!(["65000:10", "*:10"]));
@@ -908,13 +915,36 @@ fn planectl_tables_for_people() {
             "01:02:05",
             "2",
             "1",
+            "yes",
             "host",
             "b",
             "-"
         ]),
         "{out}"
     );
-    assert!(out.contains("connection refused"), "{out}");
+    assert!(
+        out.lines()
+            .next()
+            .unwrap()
+            .contains("  SENT  EOR  DESCRIPTION  "),
+        "{out}"
+    );
+    // Not Established: End-of-RIB is not applicable, not "no".
+    assert!(
+        out.lines().nth(2).unwrap().split_whitespace().eq([
+            "fd00::3",
+            "65003",
+            "Active",
+            "-",
+            "0",
+            "0",
+            "-",
+            "-",
+            "connection",
+            "refused"
+        ]),
+        "{out}"
+    );
     let out = stdout(&planectl(&server.path, &["show", "summary"]));
     assert!(
         out.contains("up 1d01h01m") && out.contains("Neighbors: 2 configured, 1 established"),
@@ -1344,4 +1374,20 @@ fn route_json_encap_and_pmsi_parse_back() {
     obj.remove("pmsi");
     let r: Route = serde_json::from_value(old).unwrap();
     assert_eq!((r.encap, r.pmsi), (None, None));
+}
+
+#[test]
+fn neighbor_json_end_of_rib_round_trips_and_defaults_for_an_older_planed() {
+    let json = serde_json::json!({
+        "address": "10.0.0.2", "remote_asn": 65000, "state": "Established",
+        "received": 2, "sent": 1, "end_of_rib": true
+    });
+    let n: Neighbor = serde_json::from_value(json.clone()).unwrap();
+    assert!(n.end_of_rib);
+    assert_eq!(serde_json::to_value(&n).unwrap(), json);
+    // A reply without the field (a planed that predates it) still parses.
+    let mut old = json;
+    old.as_object_mut().unwrap().remove("end_of_rib");
+    let n: Neighbor = serde_json::from_value(old).unwrap();
+    assert!(!n.end_of_rib);
 }

@@ -377,3 +377,65 @@ async fn restarting_speaker_does_not_wait_for_peers_without_gr_or_restarting() {
         .expect("speaker alive");
     assert_eq!(s.end_of_rib, ips(&[P1, P2]));
 }
+
+/// Closes P1's session and waits until the speaker saw it go, so that the
+/// next connection from P1 is a new session, not a collision.
+async fn drop_session(h: &SpeakerHandle, p1: FarEnd) {
+    drop(p1);
+    neighbors_until(h, "P1's session down", |ns| {
+        status(ns, P1).state != State::Established
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_session_back_after_the_bound_opens_without_the_restart_bit() {
+    init_log();
+    // Long enough for P1 to come up within it on a loaded machine.
+    const BOUND: Duration = Duration::from_secs(2);
+    let (h, addr) = start(true, BOUND).await;
+    let p1 = FarEnd::establish(P1, addr, Gr::Helper).await;
+    assert!(p1.speaker_restarting(), "R bit while restarting");
+    // P2 never comes: the restart ends at the bound.
+    let s = h.initial_sync().await.expect("answer");
+    assert_eq!(s.missing, ips(&[P1, P2]));
+
+    drop_session(&h, p1).await;
+    let mut p1 = FarEnd::establish(P1, addr, Gr::Helper).await;
+    assert!(
+        !p1.speaker_restarting(),
+        "RFC 4724 section 4.1: no R bit once the restart is over: {:?}",
+        p1.open
+    );
+    // Not deferring any more: the table comes at once.
+    assert_eq!(p1.initial_table().await, 1);
+    // A neighbour that first connects after the restart: R=0 as well.
+    let p2 = FarEnd::establish(P2, addr, Gr::Helper).await;
+    assert!(!p2.speaker_restarting(), "{:?}", p2.open);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_session_back_after_every_end_of_rib_opens_without_the_restart_bit() {
+    init_log();
+    let (h, addr) = start(true, Duration::from_secs(600)).await;
+    let mut p1 = FarEnd::establish(P1, addr, Gr::Helper).await;
+    let mut p2 = FarEnd::establish(P2, addr, Gr::Helper).await;
+    assert!(p1.speaker_restarting() && p2.speaker_restarting());
+    p1.send_end_of_rib().await;
+    p2.send_end_of_rib().await;
+    assert_eq!(p1.initial_table().await, 1);
+    assert_eq!(p2.initial_table().await, 1);
+    let s = h.initial_sync().await.expect("answer");
+    assert!(s.missing.is_empty(), "{s:?}");
+
+    drop_session(&h, p1).await;
+    let p1 = FarEnd::establish(P1, addr, Gr::Helper).await;
+    assert!(
+        !p1.speaker_restarting(),
+        "RFC 4724 section 4.1: no R bit once the restart is over: {:?}",
+        p1.open
+    );
+    // The other session was not disturbed.
+    let ns = h.neighbors().await.expect("neighbors");
+    assert_eq!(status(&ns, P2).state, State::Established);
+}

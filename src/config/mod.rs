@@ -72,6 +72,13 @@ pub struct BgpConfig {
     pub connect_retry: Duration,
     /// `[bgp.graceful_restart]` (RFC 4724); `None` when `enabled = false`.
     pub graceful_restart: Option<GracefulRestart>,
+    /// `[bgp.graceful_restart] select_defer_time`: RFC 4724's
+    /// Selection_Deferral_Timer, the longest a starting planed waits for its
+    /// neighbours' End-of-RIB before sending its own routes (when
+    /// restarting) and removing stale kernel state. Default: the restart
+    /// time, or 60 s with graceful restart disabled. Applies with
+    /// `enabled = false` too (End-of-RIB is still awaited).
+    pub select_defer_time: Duration,
     /// Route reflector cluster id (RFC 4456); defaults to the router-id when a
     /// neighbour is a `route_reflector_client`.
     pub cluster_id: Option<Ipv4Addr>,

@@ -408,12 +408,18 @@ fn read_bgp(ctx: &mut Ctx<'_>, t: &Table<'_, '_>) -> Option<(BgpConfig, Vec<Neig
         .map(secs),
         None => Some(secs(5)),
     };
-    let graceful_restart = match t.get("graceful_restart") {
-        Some(v) => as_table(ctx, v, &t.key("graceful_restart")).map(|gr| read_gr(ctx, &gr)),
-        None => Some(Some(GracefulRestart {
-            restart_time: secs(120),
-            stale_time: secs(360),
-        })),
+    let (graceful_restart, select_defer_time) = match t.get("graceful_restart") {
+        Some(v) => match as_table(ctx, v, &t.key("graceful_restart")).map(|gr| read_gr(ctx, &gr)) {
+            Some((gr, defer)) => (Some(gr), defer),
+            None => (None, None),
+        },
+        None => (
+            Some(Some(GracefulRestart {
+                restart_time: secs(120),
+                stale_time: secs(360),
+            })),
+            Some(secs(120)),
+        ),
     };
     let cluster_id = match t.get("cluster_id") {
         Some(v) => as_parsed(ctx, v, &t.key("cluster_id"), |s| {
@@ -432,6 +438,7 @@ fn read_bgp(ctx: &mut Ctx<'_>, t: &Table<'_, '_>) -> Option<(BgpConfig, Vec<Neig
         keepalive: keepalive?,
         connect_retry: connect_retry?,
         graceful_restart: graceful_restart?,
+        select_defer_time: select_defer_time?,
         cluster_id: cluster_id?,
     };
     Some((bgp, neighbors?))
@@ -467,8 +474,13 @@ fn parse_router_id(s: &str) -> Result<Ipv4Addr, String> {
     }
 }
 
-fn read_gr(ctx: &mut Ctx<'_>, t: &Table<'_, '_>) -> Option<GracefulRestart> {
-    t.check_keys(ctx, &["enabled", "restart_time", "stale_time"]);
+/// `[bgp.graceful_restart]`: the capability (`None` when disabled), and
+/// the selection deferral bound resolved (`None` when a key was wrong).
+fn read_gr(ctx: &mut Ctx<'_>, t: &Table<'_, '_>) -> (Option<GracefulRestart>, Option<Duration>) {
+    t.check_keys(
+        ctx,
+        &["enabled", "restart_time", "stale_time", "select_defer_time"],
+    );
     let enabled = match t.get("enabled") {
         Some(v) => as_bool(ctx, v, &t.key("enabled")),
         None => Some(true),
@@ -498,11 +510,36 @@ fn read_gr(ctx: &mut Ctx<'_>, t: &Table<'_, '_>) -> Option<GracefulRestart> {
         .map(secs),
         None => Some(secs(360)),
     };
-    let gr = GracefulRestart {
-        restart_time: restart_time?,
-        stale_time: stale_time?,
+    // The range of FRR's `bgp graceful-restart select-defer-time`; 0 ends
+    // the start-up window at once, as `restart_time = 0` does by default.
+    let select_defer_time = match t.get("select_defer_time") {
+        Some(v) => as_int(
+            ctx,
+            v,
+            &t.key("select_defer_time"),
+            0,
+            3600,
+            "seconds (0..=3600)",
+        )
+        .map(secs),
+        // The restart time: what the peers give us to come back is what we
+        // give them; 60 s when no restart time is advertised.
+        None => match (enabled, restart_time) {
+            (Some(true), Some(r)) => Some(r),
+            (Some(false), _) => Some(secs(60)),
+            _ => None,
+        },
     };
-    enabled?.then_some(gr)
+    let gr = match (enabled, restart_time, stale_time) {
+        (Some(enabled), Some(restart_time), Some(stale_time)) => {
+            enabled.then_some(GracefulRestart {
+                restart_time,
+                stale_time,
+            })
+        }
+        _ => None,
+    };
+    (gr, select_defer_time)
 }
 
 fn read_neighbors(

@@ -566,6 +566,11 @@ pub struct Neighbor {
     pub received: u64,
     /// EVPN prefixes advertised to the peer.
     pub sent: u64,
+    /// The peer sent End-of-RIB for L2VPN/EVPN on the current session: its
+    /// initial table is complete (RFC 4724 section 2). False while not
+    /// Established, and from a planed that predates the field.
+    #[serde(default)]
+    pub end_of_rib: bool,
     /// Seconds since the session came up (Established) or went down.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub uptime_secs: Option<u64>,
@@ -585,6 +590,7 @@ impl Neighbor {
             state: SessionState::Idle,
             received: 0,
             sent: 0,
+            end_of_rib: false,
             uptime_secs: None,
             last_error: None,
             description: n.description.clone(),

@@ -65,13 +65,10 @@ pub fn speaker(c: &Config, restarting: bool) -> SpeakerConfig {
 
 /// RFC 4724's Selection_Deferral_Timer: how long a (re)started planed waits
 /// for its neighbours' End-of-RIB before sending its own routes (when
-/// restarting) and removing stale kernel state. The restart time: what the
-/// peers give us to come back is also what we give them; 60 s without GR.
+/// restarting) and removing stale kernel state: `select_defer_time`, whose
+/// default the config resolved (the restart time; 60 s without GR).
 pub fn selection_deferral(c: &Config) -> Duration {
-    c.bgp
-        .graceful_restart
-        .map(|g| g.restart_time)
-        .unwrap_or(Duration::from_secs(60))
+    c.bgp.select_defer_time
 }
 
 /// The dataplane's view of a `[[vni]]`.
@@ -143,6 +140,7 @@ pub fn neighbor_status(n: &NeighborStatus, c: &Config) -> Neighbor {
         state: session_state(n.state),
         received: n.received,
         sent: n.sent,
+        end_of_rib: n.end_of_rib,
         uptime_secs: n.uptime.map(|d| d.as_secs()),
         last_error: n.last_error.clone(),
         description: c.neighbor(n.address).and_then(|n| n.description.clone()),
@@ -182,6 +180,16 @@ bridge = "tenant20"
         let gr = s.graceful_restart.unwrap();
         assert!(gr.restarting && gr.forwarding_preserved);
         assert_eq!(s.selection_deferral, Duration::from_secs(120));
+        let deferred = TOML.replace(
+            "hold_time = 9",
+            "hold_time = 9\n[bgp.graceful_restart]\nselect_defer_time = 360",
+        );
+        let c = Config::parse(&deferred, "t.toml").unwrap();
+        assert_eq!(
+            speaker(&c, true).selection_deferral,
+            Duration::from_secs(360)
+        );
+        assert_eq!(selection_deferral(&c), Duration::from_secs(360));
         let d = dataplane_vni(&c, &c.vnis[1]).unwrap();
         assert_eq!(d.bridge, "tenant20");
         assert_eq!(d.bum, BumPolicy::Replicate);

@@ -24,7 +24,7 @@
 //! neighbour is added, so that the End-of-RIB each peer gets covers them;
 //! remote routes come back from the peers (which kept ours as GR helpers);
 //! only when every neighbour has sent its End-of-RIB (or the selection
-//! deferral bound, the GR restart time, passed) does the dataplane resync
+//! deferral bound, `select_defer_time`, passed) does the dataplane resync
 //! remove what is no longer wanted. Restarting, the speaker also holds back
 //! its own UPDATEs and End-of-RIB until then (RFC 4724 section 4.1), so that
 //! a peer gets one complete table, reflected routes included, before it

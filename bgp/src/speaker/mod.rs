@@ -27,7 +27,9 @@
 //! meanwhile (the per-peer queues wait in the RIB), while routes received
 //! are applied and reach the dataplane stream as they come: the kernel's
 //! adopted state is only added to, its stale part is removed by the
-//! embedder after the window.
+//! embedder after the window. When the deferral ends, the restart is over:
+//! every peer task gets FSM settings without the R bit, so that a session
+//! that comes back later opens with R=0.
 //!
 //! What it never does: block on a peer (commands use `try_send`), touch the
 //! kernel (the dataplane consumes the events), or share the RIB.
@@ -158,6 +160,9 @@ struct Peer {
     /// Established without GR capability or with the R bit: a restarting
     /// speaker does not wait for its End-of-RIB (RFC 4724 section 4.1).
     not_awaited: bool,
+    /// The task's FSM settings are older than the speaker's (the restart
+    /// ended: the R bit must go) and its queue had no room for them yet.
+    fsm_outdated: bool,
 }
 
 struct Speaker {
@@ -170,6 +175,17 @@ struct Speaker {
     peer_tx: mpsc::Sender<PeerEvent>,
     events: mpsc::Sender<Vec<RibEvent>>,
     startup: Startup,
+}
+
+/// The FSM settings of neighbour `n`'s sessions under the speaker's
+/// configuration as it is now (the R bit included).
+fn fsm_config(config: &SpeakerConfig, n: &NeighborConfig) -> FsmConfig {
+    let mut fsm = FsmConfig::evpn(config.asn, config.router_id, n.remote_asn);
+    fsm.hold_time = n.hold_time.unwrap_or(config.hold_time);
+    fsm.connect_retry_time = config.connect_retry;
+    fsm.passive = n.passive;
+    fsm.graceful_restart = config.graceful_restart;
+    fsm
 }
 
 /// IPv4-mapped IPv6 (from a dual-stack listener) as plain IPv4.
@@ -225,6 +241,7 @@ impl Speaker {
                 } => {}
             }
             self.check_startup();
+            self.push_fsm_config();
             self.publish().await;
             self.pump();
         }
@@ -298,10 +315,35 @@ impl Speaker {
             })
             .collect();
         if self.startup.check(Instant::now(), &peers) {
-            // Restart over: sessions opened from now on (neighbours added
-            // later) no longer announce the R bit.
+            // Restart over (RFC 4724 section 4.1: the Restart State bit is
+            // set only while restarting): OPENs sent from now on, by
+            // neighbours added later and by sessions that come back, carry
+            // R=0. A session's OPEN already sent keeps what it said.
             if let Some(gr) = self.config.graceful_restart.as_mut() {
                 gr.restarting = false;
+            }
+            info!("graceful restart over: later OPENs no longer set the Restart State bit");
+            for p in self.peers.values_mut() {
+                p.fsm_outdated = true;
+            }
+        }
+    }
+
+    /// Hands the current FSM settings to every peer task that has not got
+    /// them yet; a task whose queue is full gets them at a later turn.
+    fn push_fsm_config(&mut self) {
+        for p in self.peers.values_mut() {
+            if !p.fsm_outdated {
+                continue;
+            }
+            let fsm = fsm_config(&self.config, &p.config);
+            match p.tx.try_send(PeerCommand::SetConfig(fsm)) {
+                Ok(()) => p.fsm_outdated = false,
+                Err(mpsc::error::TrySendError::Full(_)) => {
+                    debug!(peer = %p.config.address, "peer task queue full: FSM settings sent later");
+                }
+                // The task is gone: nothing will open a session any more.
+                Err(mpsc::error::TrySendError::Closed(_)) => p.fsm_outdated = false,
             }
         }
     }
@@ -316,11 +358,7 @@ impl Speaker {
                 set_listener_key(l, address, Some(password)).map_err(SpeakerError::Md5)?;
             }
         }
-        let mut fsm = FsmConfig::evpn(self.config.asn, self.config.router_id, n.remote_asn);
-        fsm.hold_time = n.hold_time.unwrap_or(self.config.hold_time);
-        fsm.connect_retry_time = self.config.connect_retry;
-        fsm.passive = n.passive;
-        fsm.graceful_restart = self.config.graceful_restart;
+        let fsm = fsm_config(&self.config, &n);
         let peer_config = PeerConfig {
             address,
             port: n.port,
@@ -356,6 +394,7 @@ impl Speaker {
                 end_of_rib: false,
                 end_of_rib_since_start: false,
                 not_awaited: false,
+                fsm_outdated: false,
             },
         );
         Ok(())

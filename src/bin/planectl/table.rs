@@ -3,7 +3,9 @@
 //! columns padded with two spaces, `-` for an absent value. Scripts use
 //! `--json`; the table layout is not a contract.
 
-use plane::control::{Endpoint, FdbVni, Neighbor, Pmsi, Route, RouteKind, Summary, VniInfo};
+use plane::control::{
+    Endpoint, FdbVni, Neighbor, Pmsi, Route, RouteKind, SessionState, Summary, VniInfo,
+};
 use plane_bgp::wire::{PMSI_INGRESS_REPLICATION, TUNNEL_TYPE_VXLAN};
 use std::fmt::Display;
 
@@ -140,10 +142,17 @@ pub fn neighbors(neighbors: &[Neighbor]) -> String {
         "UP/DOWN",
         "RCVD",
         "SENT",
+        "EOR",
         "DESCRIPTION",
         "LAST ERROR",
     ]);
     for n in neighbors {
+        // End-of-RIB only means something for a session that is up.
+        let eor = match (n.state, n.end_of_rib) {
+            (SessionState::Established, true) => "yes",
+            (SessionState::Established, false) => "no",
+            _ => "-",
+        };
         t.row(vec![
             n.address.to_string(),
             n.remote_asn.to_string(),
@@ -151,6 +160,7 @@ pub fn neighbors(neighbors: &[Neighbor]) -> String {
             or_dash(n.uptime_secs.map(duration)),
             n.received.to_string(),
             n.sent.to_string(),
+            eor.to_string(),
             or_dash(n.description.as_deref()),
             or_dash(n.last_error.as_deref()),
         ]);
