@@ -231,11 +231,33 @@ mod scripted {
             self.establish_as(ID, restart_time, restarting).await
         }
 
+        /// [`Peer::establish`] with the F bit given.
+        pub async fn establish_gr(
+            &mut self,
+            restart_time: u16,
+            restarting: bool,
+            forwarding_preserved: bool,
+        ) -> Open {
+            self.establish_with(ID, restart_time, restarting, forwarding_preserved)
+                .await
+        }
+
         pub async fn establish_as(
             &mut self,
             id: Ipv4Addr,
             restart_time: u16,
             restarting: bool,
+        ) -> Open {
+            self.establish_with(id, restart_time, restarting, true)
+                .await
+        }
+
+        async fn establish_with(
+            &mut self,
+            id: Ipv4Addr,
+            restart_time: u16,
+            restarting: bool,
+            forwarding_preserved: bool,
         ) -> Open {
             self.send(Message::Open(Open {
                 version: 4,
@@ -252,7 +274,7 @@ mod scripted {
                         families: vec![GracefulRestartFamily {
                             afi: 25,
                             safi: 70,
-                            forwarding_preserved: true,
+                            forwarding_preserved,
                         }],
                     }),
                 ],
@@ -355,9 +377,9 @@ mod scripted {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn graceful_restart_helper_keeps_stale_routes_until_end_of_rib_or_restart_time() {
-    use plane_bgp::wire::{Capability, Message};
+/// A speaker on A with the scripted peer as a passive neighbour, GR helper
+/// stale time `stale_time`; returns it and where to connect.
+async fn gr_speaker(stale_time: Duration) -> (SpeakerHandle, SocketAddr) {
     let port = free_port(A);
     let mut cfg = SpeakerConfig::new(
         65000,
@@ -366,21 +388,30 @@ async fn graceful_restart_helper_keeps_stale_routes_until_end_of_rib_or_restart_
         IpAddr::V4(A),
     );
     cfg.vnis = vec![VniImport::auto(100, 65000)];
+    cfg.stale_time = stale_time;
     let mut n = NeighborConfig::new(IpAddr::V4(scripted::ID), scripted::ASN);
     n.passive = true;
     cfg.neighbors = vec![n];
     let (plane, _events, _task) = speaker::start(cfg).await.expect("speaker");
-    let to = SocketAddr::new(IpAddr::V4(A), port);
+    (plane, SocketAddr::new(IpAddr::V4(A), port))
+}
+
+/// The scripted peer's MACs (last octet) in the RIB, with their stale flag.
+async fn macs(plane: SpeakerHandle) -> Vec<(u8, bool)> {
+    let r = plane.routes(RouteFilter::default()).await.expect("routes");
+    let mut v: Vec<(u8, bool)> = r
+        .iter()
+        .filter_map(|r| r.mac.map(|m| (m.octets()[5], r.stale)))
+        .collect();
+    v.sort();
+    v
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn graceful_restart_helper_keeps_stale_routes_until_end_of_rib_or_restart_time() {
+    use plane_bgp::wire::{Capability, Message};
+    let (plane, to) = gr_speaker(Duration::from_secs(360)).await;
     let peer_ip = IpAddr::V4(scripted::ID);
-    let macs = |plane: SpeakerHandle| async move {
-        let r = plane.routes(RouteFilter::default()).await.expect("routes");
-        let mut v: Vec<(u8, bool)> = r
-            .iter()
-            .filter_map(|r| r.mac.map(|m| (m.octets()[5], r.stale)))
-            .collect();
-        v.sort();
-        v
-    };
 
     let mut p = scripted::Peer::connect(to).await;
     let open = p.establish(1, false).await;
@@ -433,6 +464,65 @@ async fn graceful_restart_helper_keeps_stale_routes_until_end_of_rib_or_restart_
     })
     .await;
     assert_eq!(plane.neighbors().await.expect("n")[0].address, peer_ip);
+    plane.shutdown("test over").await.expect("shutdown");
+}
+
+/// RFC 4724 section 4.2 once the restarting peer is back: its stale
+/// routes wait for its End-of-RIB at most the local stale time (not the
+/// peer's restart time), and go at once when it did not preserve its
+/// forwarding state (F bit clear).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn graceful_restart_helper_bounds_stale_routes_by_stale_time_and_f_bit() {
+    use plane_bgp::wire::Message;
+    let (plane, to) = gr_speaker(Duration::from_secs(1)).await;
+    let established = |plane: SpeakerHandle| async move {
+        (state_of(&plane).await == State::Established).then_some(())
+    };
+    let down = |plane: SpeakerHandle| async move {
+        (state_of(&plane).await != State::Established).then_some(())
+    };
+
+    // Routes from a peer with a 60 s restart time; the connection drops.
+    let mut p = scripted::Peer::connect(to).await;
+    p.establish(60, false).await;
+    let Message::Update(_) = p.recv().await else {
+        panic!("End-of-RIB expected")
+    };
+    p.announce(&[1, 2]).await;
+    eventually("2 routes", || async {
+        (macs(plane.clone()).await == [(1, false), (2, false)]).then_some(())
+    })
+    .await;
+    drop(p);
+    eventually("session down", || down(plane.clone())).await;
+    assert_eq!(macs(plane.clone()).await, [(1, true), (2, true)]);
+
+    // Back with the F bit, but no End-of-RIB: the stale routes go after the
+    // 1 s stale time, long before the peer's 60 s restart time.
+    let mut p = scripted::Peer::connect(to).await;
+    p.establish(60, true).await;
+    eventually("session back", || established(plane.clone())).await;
+    assert_eq!(macs(plane.clone()).await, [(1, true), (2, true)]);
+    eventually("stale routes withdrawn after the stale time", || async {
+        macs(plane.clone()).await.is_empty().then_some(())
+    })
+    .await;
+
+    // Fresh routes, a drop, and back without preserved forwarding state:
+    // the stale routes are gone as soon as the session is up (the speaker
+    // handles Established before it answers the next request).
+    p.announce(&[3]).await;
+    eventually("route 3", || async {
+        (macs(plane.clone()).await == [(3, false)]).then_some(())
+    })
+    .await;
+    drop(p);
+    eventually("session down", || down(plane.clone())).await;
+    assert_eq!(macs(plane.clone()).await, [(3, true)]);
+    let mut p = scripted::Peer::connect(to).await;
+    p.establish_gr(60, true, false).await;
+    eventually("session back", || established(plane.clone())).await;
+    assert_eq!(macs(plane.clone()).await, []);
     plane.shutdown("test over").await.expect("shutdown");
 }
 

@@ -59,6 +59,9 @@ pub fn speaker(c: &Config, restarting: bool) -> SpeakerConfig {
         restarting,
         forwarding_preserved: true,
     });
+    if let Some(gr) = c.bgp.graceful_restart {
+        s.stale_time = gr.stale_time;
+    }
     s.selection_deferral = selection_deferral(c);
     s
 }
@@ -180,9 +183,10 @@ bridge = "tenant20"
         let gr = s.graceful_restart.unwrap();
         assert!(gr.restarting && gr.forwarding_preserved);
         assert_eq!(s.selection_deferral, Duration::from_secs(120));
+        assert_eq!(s.stale_time, Duration::from_secs(360));
         let deferred = TOML.replace(
             "hold_time = 9",
-            "hold_time = 9\n[bgp.graceful_restart]\nselect_defer_time = 360",
+            "hold_time = 9\n[bgp.graceful_restart]\nselect_defer_time = 360\nstale_time = 30",
         );
         let c = Config::parse(&deferred, "t.toml").unwrap();
         assert_eq!(
@@ -190,6 +194,7 @@ bridge = "tenant20"
             Duration::from_secs(360)
         );
         assert_eq!(selection_deferral(&c), Duration::from_secs(360));
+        assert_eq!(speaker(&c, true).stale_time, Duration::from_secs(30));
         let d = dataplane_vni(&c, &c.vnis[1]).unwrap();
         assert_eq!(d.bridge, "tenant20");
         assert_eq!(d.bum, BumPolicy::Replicate);

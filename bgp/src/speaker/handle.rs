@@ -35,6 +35,10 @@ pub struct SpeakerConfig {
     /// waits for the neighbours' End-of-RIB (deferral of our advertisements
     /// when restarting, and [`SpeakerHandle::initial_sync`]).
     pub selection_deferral: Duration,
+    /// Graceful restart helper (RFC 4724 section 4.2): once a restarting
+    /// peer's session is back, how long its stale routes are kept waiting
+    /// for its End-of-RIB (FRR's `stalepath-time`).
+    pub stale_time: Duration,
     /// Neighbours started with the speaker. When non-empty, this is the
     /// whole set the start-up window waits for (plus any added before it
     /// ends); when empty, the set is complete at the first
@@ -45,7 +49,7 @@ pub struct SpeakerConfig {
 impl SpeakerConfig {
     /// A configuration with plane's defaults: hold time 90 s, connect
     /// retry from 5 s, GR restart time 120 s, selection deferral 120 s,
-    /// no neighbours, no VNIs.
+    /// stale time 360 s, no neighbours, no VNIs.
     pub fn new(
         asn: u32,
         router_id: Ipv4Addr,
@@ -67,6 +71,7 @@ impl SpeakerConfig {
                 forwarding_preserved: false,
             }),
             selection_deferral: Duration::from_secs(120),
+            stale_time: Duration::from_secs(360),
             neighbors: Vec::new(),
         }
     }

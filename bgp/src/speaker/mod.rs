@@ -482,6 +482,29 @@ impl Speaker {
                 p.ready = true;
                 p.state = State::Established;
                 self.rib.peer_up(p.id, info);
+                // RFC 4724 section 4.2, the peer's stale routes once it is
+                // back: kept until its End-of-RIB, at most the stale time,
+                // if it preserved forwarding state for EVPN; removed at
+                // once otherwise.
+                if p.stale_deadline.is_some() {
+                    let preserved = negotiated.peer_graceful_restart.as_ref().is_some_and(|gr| {
+                        gr.families.iter().any(|f| {
+                            f.afi == afi::L2VPN && f.safi == safi::EVPN && f.forwarding_preserved
+                        })
+                    });
+                    if preserved {
+                        info!(
+                            %peer,
+                            stale_time = ?self.config.stale_time,
+                            "restarting peer is back: keeping its stale routes until its End-of-RIB"
+                        );
+                        p.stale_deadline = Some(Instant::now() + self.config.stale_time);
+                    } else {
+                        info!(%peer, "peer back without preserved forwarding state: withdrawing its stale routes");
+                        p.stale_deadline = None;
+                        self.rib.stale_expired(p.id);
+                    }
+                }
             }
             PeerEvent::Down {
                 session, reason, ..
