@@ -970,10 +970,11 @@ id = 10
         .await;
         // Move 1 (away), then move 2 (back here, at 2): duplicate.
         assert_eq!(b.originate_mac_ip(10, a.mac, None).await.unwrap(), 1);
-        eventually("moved", || async {
-            endpoint_state(&mut c, key).await == EndpointState::Moved
+        eventually("our route withdrawn from B", || async {
+            seq_from(ours).await.is_none()
         })
         .await;
+        assert_eq!(endpoint_state(&mut c, key).await, EndpointState::Moved);
         c.handle(Request::EndpointAdd(a.clone())).await.unwrap();
         eventually("our route back on B at 2", || async {
             seq_from(ours).await == Some(2)
