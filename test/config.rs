@@ -685,3 +685,65 @@ fn planed_logs_to_stderr_and_plane_log_overrides_the_level() {
         "{stderr}"
     );
 }
+
+#[test]
+fn duplicate_mac_detection_defaults_to_the_rfc_values() {
+    // RFC 7432 section 15.1: N = 5 moves within M = 180 seconds.
+    let c = parse(MINIMAL);
+    let d = c.evpn.duplicate_mac.expect("on by default");
+    assert_eq!(d.max_moves, 5);
+    assert_eq!(d.window, Duration::from_secs(180));
+    let c = parse(&format!("{MINIMAL}[evpn]\n"));
+    assert_eq!(c.evpn.duplicate_mac, parse(MINIMAL).evpn.duplicate_mac);
+}
+
+#[test]
+fn duplicate_mac_detection_is_set_or_disabled_in_evpn() {
+    let c = parse(&format!(
+        "{MINIMAL}[evpn.duplicate_mac]\nmax_moves = 3\nwindow = 60\n"
+    ));
+    let d = c.evpn.duplicate_mac.expect("enabled");
+    assert_eq!((d.max_moves, d.window), (3, Duration::from_secs(60)));
+    let c = parse(&format!(
+        "{MINIMAL}[evpn.duplicate_mac]\nenabled = false\nmax_moves = 3\n"
+    ));
+    assert_eq!(c.evpn.duplicate_mac, None);
+}
+
+#[test]
+fn duplicate_mac_detection_errors_name_the_key_and_the_range() {
+    assert_one_error(
+        &format!("{MINIMAL}[evpn.duplicate_mac]\nmax_moves = 1\n"),
+        "plane.toml:7:13: evpn.duplicate_mac.max_moves: moves (2..=1000) expected, got 1",
+    );
+    assert_one_error(
+        &format!("{MINIMAL}[evpn.duplicate_mac]\nwindow = 3600\n"),
+        "plane.toml:7:10: evpn.duplicate_mac.window: seconds (2..=1800) expected, got 3600",
+    );
+    assert_one_error(
+        &format!("{MINIMAL}[evpn.duplicate_mac]\nenabled = \"no\"\n"),
+        "plane.toml:7:11: evpn.duplicate_mac.enabled: true or false expected, got string",
+    );
+    let errs = errors(&format!("{MINIMAL}[evpn]\nduplicate_macs = 1\n"));
+    assert_eq!(errs.len(), 1, "{errs:?}");
+    assert!(
+        errs[0].starts_with(
+            "plane.toml:7:1: evpn.duplicate_macs: unknown key, did you mean \"duplicate_mac\"?"
+        ),
+        "{errs:?}"
+    );
+    // Every error at once, with the other sections'.
+    let errs = errors(&format!(
+        "{MINIMAL}[evpn.duplicate_mac]\nmax_moves = 0\nwindow = 0\n[[vni]]\nid = 0\n"
+    ));
+    assert_eq!(errs.len(), 3, "{errs:?}");
+}
+
+#[test]
+fn reload_diff_reports_an_evpn_change() {
+    let old = parse(MINIMAL);
+    let new = parse(&format!("{MINIMAL}[evpn.duplicate_mac]\nenabled = false\n"));
+    let d = ConfigDiff::between(&old, &new);
+    assert!(d.evpn_changed && !d.bgp_changed);
+    assert!(ConfigDiff::between(&old, &old).is_empty());
+}

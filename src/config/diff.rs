@@ -37,6 +37,8 @@ pub struct ConfigDiff {
     pub control_changed: bool,
     /// `[log]` changed.
     pub log_changed: bool,
+    /// `[evpn]` changed (duplicate MAC detection).
+    pub evpn_changed: bool,
 }
 
 impl ConfigDiff {
@@ -47,6 +49,7 @@ impl ConfigDiff {
             underlay_changed: old.underlay != new.underlay,
             control_changed: old.control != new.control,
             log_changed: old.log != new.log,
+            evpn_changed: old.evpn != new.evpn,
             ..ConfigDiff::default()
         };
         for n in &new.neighbors {

@@ -53,6 +53,8 @@ pub struct Config {
     pub vnis: Vec<VniConfig>,
     pub control: ControlConfig,
     pub log: LogConfig,
+    /// `[evpn]`.
+    pub evpn: EvpnConfig,
 }
 
 /// `[bgp]`: the local speaker.
@@ -173,6 +175,42 @@ pub struct VniConfig {
     /// Route targets attached to our routes.
     pub export_rt: Vec<RouteTarget>,
     pub bum: BumMode,
+}
+
+/// `[evpn]`: EVPN behaviour beyond the routes themselves.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub struct EvpnConfig {
+    /// `[evpn.duplicate_mac]` (RFC 7432 section 15.1); `None` when
+    /// `enabled = false`.
+    pub duplicate_mac: Option<DuplicateMacDetection>,
+}
+
+impl Default for EvpnConfig {
+    fn default() -> Self {
+        EvpnConfig {
+            duplicate_mac: Some(DuplicateMacDetection::default()),
+        }
+    }
+}
+
+/// Duplicate MAC detection (RFC 7432 section 15.1): a local MAC that moves
+/// `max_moves` times within `window` is duplicate.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub struct DuplicateMacDetection {
+    /// N of the RFC (default 5), 2..=1000 as FRR's `max-moves`.
+    pub max_moves: u32,
+    /// M of the RFC (default 180 s), 2..=1800 s as FRR's `time`; also how
+    /// long a duplicate MAC must stay without moves to recover.
+    pub window: Duration,
+}
+
+impl Default for DuplicateMacDetection {
+    fn default() -> Self {
+        DuplicateMacDetection {
+            max_moves: 5,
+            window: Duration::from_secs(180),
+        }
+    }
 }
 
 /// `[control]`: the control socket.

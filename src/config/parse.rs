@@ -289,7 +289,10 @@ pub(super) fn parse(text: &str, file: &str) -> Result<Config, ConfigErrors> {
         map: root.get_ref(),
         span: 0..0,
     };
-    root.check_keys(&mut ctx, &["bgp", "underlay", "vni", "control", "log"]);
+    root.check_keys(
+        &mut ctx,
+        &["bgp", "underlay", "vni", "control", "log", "evpn"],
+    );
 
     let bgp = match root.require(&mut ctx, "bgp", "[bgp] with asn and router_id") {
         Some(v) => as_table(&mut ctx, v, "bgp").and_then(|t| read_bgp(&mut ctx, &t)),
@@ -318,19 +321,28 @@ pub(super) fn parse(text: &str, file: &str) -> Result<Config, ConfigErrors> {
         }),
     };
 
-    match (bgp, underlay, vnis, control, log) {
-        (Some((bgp, neighbors)), Some(underlay), Some(vnis), Some(control), Some(log))
-            if ctx.errors.is_empty() =>
-        {
-            Ok(Config {
-                bgp,
-                neighbors,
-                underlay,
-                vnis,
-                control,
-                log,
-            })
-        }
+    let evpn = match root.get("evpn") {
+        Some(v) => as_table(&mut ctx, v, "evpn").and_then(|t| read_evpn(&mut ctx, &t)),
+        None => Some(EvpnConfig::default()),
+    };
+
+    match (bgp, underlay, vnis, control, log, evpn) {
+        (
+            Some((bgp, neighbors)),
+            Some(underlay),
+            Some(vnis),
+            Some(control),
+            Some(log),
+            Some(evpn),
+        ) if ctx.errors.is_empty() => Ok(Config {
+            bgp,
+            neighbors,
+            underlay,
+            vnis,
+            control,
+            log,
+            evpn,
+        }),
         _ => Err(finish(ctx)),
     }
 }
@@ -442,6 +454,41 @@ fn read_bgp(ctx: &mut Ctx<'_>, t: &Table<'_, '_>) -> Option<(BgpConfig, Vec<Neig
         cluster_id: cluster_id?,
     };
     Some((bgp, neighbors?))
+}
+
+fn read_evpn(ctx: &mut Ctx<'_>, t: &Table<'_, '_>) -> Option<EvpnConfig> {
+    t.check_keys(ctx, &["duplicate_mac"]);
+    let duplicate_mac = match t.get("duplicate_mac") {
+        Some(v) => as_table(ctx, v, &t.key("duplicate_mac")).map(|d| read_duplicate_mac(ctx, &d)),
+        None => Some(Some(DuplicateMacDetection::default())),
+    };
+    Some(EvpnConfig {
+        duplicate_mac: duplicate_mac?,
+    })
+}
+
+/// `[evpn.duplicate_mac]`: the bounds are FRR's (`dup-addr-detection
+/// max-moves 2-1000 time 2-1800`), so a setting copied from FRR means the same.
+fn read_duplicate_mac(ctx: &mut Ctx<'_>, t: &Table<'_, '_>) -> Option<DuplicateMacDetection> {
+    t.check_keys(ctx, &["enabled", "max_moves", "window"]);
+    let enabled = match t.get("enabled") {
+        Some(v) => as_bool(ctx, v, &t.key("enabled")),
+        None => Some(true),
+    };
+    let max_moves = match t.get("max_moves") {
+        Some(v) => as_int(ctx, v, &t.key("max_moves"), 2, 1000, "moves (2..=1000)")
+            .and_then(|n| u32::try_from(n).ok()),
+        None => Some(5),
+    };
+    let window = match t.get("window") {
+        Some(v) => as_int(ctx, v, &t.key("window"), 2, 1800, "seconds (2..=1800)").map(secs),
+        None => Some(secs(180)),
+    };
+    let d = DuplicateMacDetection {
+        max_moves: max_moves?,
+        window: window?,
+    };
+    enabled?.then_some(d)
 }
 
 fn read_asn(ctx: &mut Ctx<'_>, v: &Value<'_>, key: &str) -> Option<u32> {

@@ -284,6 +284,14 @@ pub enum EndpointState {
     /// back when the remote route is withdrawn, or at once, above the
     /// remote sequence, when the same endpoint is added again.
     Moved,
+    /// Its MAC moved back and forth between this host and another VTEP
+    /// too often (RFC 7432 section 15.1 duplicate MAC detection: `max_moves`
+    /// within `window` of `[evpn.duplicate_mac]`): planed no longer takes
+    /// it back with a higher sequence number, and the MAC stays where it
+    /// was at detection (advertised here or not, as `show routes --mac M`
+    /// shows). It clears when the MAC has not moved for `window`, or when
+    /// the endpoint is deleted.
+    Duplicate,
 }
 
 impl fmt::Display for EndpointState {
@@ -291,6 +299,7 @@ impl fmt::Display for EndpointState {
         f.write_str(match self {
             EndpointState::Active => "active",
             EndpointState::Moved => "moved",
+            EndpointState::Duplicate => "duplicate",
         })
     }
 }

@@ -63,6 +63,10 @@ pub fn speaker(c: &Config, restarting: bool) -> SpeakerConfig {
         s.stale_time = gr.stale_time;
     }
     s.selection_deferral = selection_deferral(c);
+    s.duplicate_mac = c.evpn.duplicate_mac.map(|d| rib::DupMacDetection {
+        max_moves: d.max_moves,
+        window: d.window,
+    });
     s
 }
 

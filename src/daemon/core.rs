@@ -14,7 +14,10 @@
 //! port stays on the bridge, the entry in the state file) and reports it as
 //! [`EndpointState::Moved`] while the RIB advertises none of its routes.
 //! Adding the very same endpoint again is a relearning: its routes are
-//! originated again, above the remote sequence number, and win.
+//! originated again, above the remote sequence number, and win. Unless the
+//! RIB found the MAC duplicate (RFC 7432 section 15.1: it moved back and
+//! forth too often): then nothing is raised, the MAC stays where it is,
+//! and the endpoint is reported [`EndpointState::Duplicate`].
 
 use super::endpoints::{self, EndpointError, Endpoints};
 use super::{convert, veth, DaemonOptions};
@@ -170,12 +173,12 @@ impl Core {
             }
             Request::ShowVnis => self.show_vnis().await.map(Response::Vnis),
             Request::ShowEndpoints(f) => {
-                let advertised = self.advertised(f.vni).await?;
+                let states = self.states(f.vni).await?;
                 Ok(Response::Endpoints(
                     self.endpoints
                         .iter()
                         .filter(|e| f.vni.is_none_or(|v| v == e.vni))
-                        .map(|e| with_state(e, &advertised))
+                        .map(|e| states.of(e))
                         .collect(),
                 ))
             }
@@ -186,18 +189,18 @@ impl Core {
                     .endpoint_add(spec, false)
                     .await
                     .map_err(|e| ControlError::new(e.code(), e.to_string()))?;
-                let advertised = self.advertised(Some(e.vni)).await?;
-                Ok(Response::Endpoint(with_state(&e, &advertised)))
+                let states = self.states(Some(e.vni)).await?;
+                Ok(Response::Endpoint(states.of(&e)))
             }
             Request::EndpointDel(key) => {
                 self.endpoint_del(key).await;
                 Ok(Response::Done)
             }
             Request::EndpointGet(key) => {
-                let advertised = self.advertised(Some(key.vni)).await?;
+                let states = self.states(Some(key.vni)).await?;
                 self.endpoints
                     .get(key)
-                    .map(|e| Response::Endpoint(with_state(e, &advertised)))
+                    .map(|e| Response::Endpoint(states.of(e)))
                     .ok_or_else(|| {
                         ControlError::not_found(format!(
                             "VNI {}: no endpoint with MAC {}",
@@ -226,6 +229,25 @@ impl Core {
             .filter(|r| r.source == RouteSource::Local)
             .filter_map(|r| Some((r.vni?, r.mac?)))
             .collect())
+    }
+
+    /// What the RIB says about the local MACs of `vni` (or all): advertised,
+    /// duplicate.
+    async fn states(&self, vni: Option<u32>) -> Result<States, ControlError> {
+        let advertised = self.advertised(vni).await?;
+        let duplicate = self
+            .speaker
+            .duplicate_macs()
+            .await
+            .map_err(internal)?
+            .iter()
+            .filter(|d| vni.is_none_or(|v| v == d.vni))
+            .map(|d| (d.vni, d.mac))
+            .collect();
+        Ok(States {
+            advertised,
+            duplicate,
+        })
     }
 
     /// The endpoint's type-2 routes: MAC-only, then one per address.
@@ -263,12 +285,27 @@ impl Core {
                     })?,
             );
         }
-        info!(
-            vni = e.vni,
-            mac = %e.mac,
-            seq,
-            "endpoint added again while its MAC was advertised by another VTEP: taken back"
-        );
+        let duplicate = self
+            .speaker
+            .duplicate_macs()
+            .await
+            .is_ok_and(|d| d.iter().any(|d| d.vni == e.vni && d.mac == e.mac));
+        if duplicate {
+            warn!(
+                vni = e.vni,
+                mac = %e.mac,
+                seq,
+                "endpoint added again while its MAC was advertised by another VTEP: \
+                 not taken back, the MAC is duplicate (RFC 7432 15.1)"
+            );
+        } else {
+            info!(
+                vni = e.vni,
+                mac = %e.mac,
+                seq,
+                "endpoint added again while its MAC was advertised by another VTEP: taken back"
+            );
+        }
         Ok(())
     }
 
@@ -559,6 +596,10 @@ impl Core {
             new.underlay = self.config.underlay;
             new.control = self.config.control.clone();
         }
+        if diff.evpn_changed {
+            warn!("SIGHUP: [evpn] changes (duplicate MAC detection) need a restart; ignored");
+            new.evpn = self.config.evpn;
+        }
         // Removed VNIs first, while the speaker still knows them, so that
         // their endpoints' routes and their type-3 route are withdrawn.
         for v in &diff.vnis_removed {
@@ -613,15 +654,27 @@ impl Core {
     }
 }
 
-/// `e` as planed reports it: moved when the RIB advertises none of its
-/// routes (see [`Core::advertised`]).
-fn with_state(e: &Endpoint, advertised: &HashSet<(u32, MacAddr)>) -> Endpoint {
-    let state = if advertised.contains(&(e.vni, e.mac)) {
-        EndpointState::Active
-    } else {
-        EndpointState::Moved
-    };
-    Endpoint { state, ..e.clone() }
+/// The RIB's view of local MACs ([`Core::states`]).
+struct States {
+    advertised: HashSet<(u32, MacAddr)>,
+    duplicate: HashSet<(u32, MacAddr)>,
+}
+
+impl States {
+    /// `e` as planed reports it: duplicate when the RIB found its MAC
+    /// duplicate, else moved when the RIB advertises none of its routes
+    /// (see [`Core::advertised`]), else active.
+    fn of(&self, e: &Endpoint) -> Endpoint {
+        let key = (e.vni, e.mac);
+        let state = if self.duplicate.contains(&key) {
+            EndpointState::Duplicate
+        } else if self.advertised.contains(&key) {
+            EndpointState::Active
+        } else {
+            EndpointState::Moved
+        };
+        Endpoint { state, ..e.clone() }
+    }
 }
 
 fn internal(e: impl std::fmt::Display) -> ControlError {
@@ -832,6 +885,120 @@ id = 10
             seq_of(&b, bs).await.is_none()
         })
         .await;
+        b.shutdown("test over").await.unwrap();
+    }
+
+    /// RFC 7432 section 15.1 through the core: with `max_moves = 2`, our
+    /// endpoint's MAC taken by a bare speaker B and taken back by adding the
+    /// endpoint again is duplicate; when B takes it again, adding the
+    /// endpoint again no longer takes it back, and the endpoint is reported
+    /// duplicate until it is deleted.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_mac_moving_back_and_forth_is_reported_duplicate_and_not_taken_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let (pa, pb) = (free_port("127.0.0.1"), free_port("127.0.0.2"));
+        let toml = format!(
+            r#"
+[bgp]
+asn = 65000
+router_id = "10.0.0.1"
+listen = "127.0.0.1:{pa}"
+connect_retry = 1
+[[bgp.neighbor]]
+address = "127.0.0.2"
+remote_asn = 65000
+port = {pb}
+[underlay]
+local_ip = "10.0.0.1"
+[evpn.duplicate_mac]
+max_moves = 2
+window = 600
+[[vni]]
+id = 10
+"#
+        );
+        let config = Config::parse(&toml, "t.toml").unwrap();
+        let (sp, _events, _task) = speaker::start(convert::speaker(&config, false))
+            .await
+            .unwrap();
+        let (dp, _dp_events, _ops) = Dataplane::recording().await;
+        let opts = DaemonOptions {
+            config_path: dir.path().join("t.toml"),
+            state_file: dir.path().join("endpoints.json"),
+        };
+        let mut c = Core::new(config, opts, sp, dp);
+        c.start(Vec::new()).await;
+
+        let b_ip: IpAddr = "127.0.0.2".parse().unwrap();
+        let mut bc = speaker::SpeakerConfig::new(
+            65000,
+            "127.0.0.2".parse().unwrap(),
+            vec![std::net::SocketAddr::new(b_ip, pb)],
+            b_ip,
+        );
+        bc.connect_retry = Duration::from_secs(1);
+        bc.vnis = vec![plane_bgp::rib::VniImport::auto(10, 65000)];
+        bc.duplicate_mac = None;
+        let mut n = speaker::NeighborConfig::new("127.0.0.1".parse().unwrap(), 65000);
+        n.port = pa;
+        n.local_address = Some(b_ip);
+        bc.neighbors = vec![n];
+        let (b, _b_events, _b_task) = speaker::start(bc).await.unwrap();
+
+        let a = spec(10, 1, &[], "lo");
+        let key = a.key();
+        c.handle(Request::EndpointAdd(a.clone())).await.unwrap();
+        let ours: IpAddr = "10.0.0.1".parse().unwrap();
+        let seq_from = |from: IpAddr| {
+            let b = b.clone();
+            async move {
+                b.routes(RouteFilter {
+                    route_type: Some(2),
+                    vni: Some(10),
+                    best_only: false,
+                })
+                .await
+                .unwrap()
+                .iter()
+                .find(|r| r.nexthop == Some(from))
+                .map(|r| r.seq)
+            }
+        };
+        eventually("B has our MAC at 0", || async {
+            seq_from(ours).await == Some(0)
+        })
+        .await;
+        // Move 1 (away), then move 2 (back here, at 2): duplicate.
+        assert_eq!(b.originate_mac_ip(10, a.mac, None).await.unwrap(), 1);
+        eventually("our route withdrawn from B", || async {
+            seq_from(ours).await.is_none()
+        })
+        .await;
+        assert_eq!(endpoint_state(&mut c, key).await, EndpointState::Moved);
+        c.handle(Request::EndpointAdd(a.clone())).await.unwrap();
+        eventually("our route back on B at 2", || async {
+            seq_from(ours).await == Some(2)
+        })
+        .await;
+        assert_eq!(endpoint_state(&mut c, key).await, EndpointState::Duplicate);
+        // B takes it again (B does not detect): ours goes, and adding the
+        // endpoint again does not take it back.
+        assert_eq!(b.originate_mac_ip(10, a.mac, None).await.unwrap(), 3);
+        eventually("our route withdrawn from B", || async {
+            seq_from(ours).await.is_none()
+        })
+        .await;
+        match c.handle(Request::EndpointAdd(a.clone())).await.unwrap() {
+            Response::Endpoint(e) => assert_eq!(e.state, EndpointState::Duplicate),
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(local_type2(&mut c, 10).await, 1, "only B's route");
+        let dups = c.speaker.duplicate_macs().await.unwrap();
+        assert_eq!(dups.len(), 1);
+        assert!(dups[0].moved && dups[0].moves >= 2, "{dups:?}");
+        // Deleted: the duplicate state goes with it.
+        c.handle(Request::EndpointDel(key)).await.unwrap();
+        assert!(c.speaker.duplicate_macs().await.unwrap().is_empty());
         b.shutdown("test over").await.unwrap();
     }
 

@@ -36,6 +36,18 @@
 //! one owner of that state: it holds both the local routes and the remote
 //! ones they are weighed against.
 //!
+//! Duplicate MAC detection (RFC 7432 section 15.1, [`dupmac`]): the moves
+//! of each local MAC are counted (away: a remote route beats ours; here: we
+//! originate it above a remote sequence number); `max_moves` within
+//! `window` make it duplicate: a warning is logged once, and the MAC is no
+//! longer originated above a remote sequence number, so that two PEs
+//! taking it from each other stop raising it forever; wherever it is now
+//! (advertised here, or withdrawn because a remote route wins), it stays.
+//! It recovers when `window` passes without a move, or when its local
+//! routes are all withdrawn (the endpoint is gone). The RIB does not read
+//! the clock: the driver calls [`Rib::tick`] with the time before each
+//! batch of inputs; moves are only counted once it has.
+//!
 //! Invariants:
 //! - A destination's `paths[0]` is its best path by [`decision::compare`].
 //! - A local MAC has paths in the table exactly when it is not moved; it is
@@ -58,6 +70,7 @@
 
 mod attrs;
 mod decision;
+mod dupmac;
 mod key;
 mod table;
 mod types;
@@ -73,12 +86,14 @@ use crate::wire::{
 };
 use attrs::{AttrTable, ExportAs, Reflect};
 use decision::{Path, PeerFacts};
+use dupmac::MoveTracker;
 use hashbrown::{HashMap, HashSet};
 use key::{NlriData, RouteKey};
 use smallvec::SmallVec;
 use std::collections::VecDeque;
 use std::net::{IpAddr, Ipv4Addr};
 use std::sync::Arc;
+use std::time::Instant;
 use table::{RouteId, Table};
 use view::{Membership, View};
 
@@ -128,6 +143,10 @@ pub struct Rib {
     /// MAC beats them (RFC 7432 section 15): a subset of `local_macs`' keys;
     /// their entries stay there, not in the table.
     moved: HashSet<(u32, MacAddr)>,
+    /// RFC 7432 section 15.1: moves of local MACs, duplicate ones.
+    moves: MoveTracker,
+    /// The driver's clock at its last [`Rib::tick`].
+    now: Option<Instant>,
     local_imets: HashSet<u32>,
     /// Auto-RD index per VNI, stable across reloads.
     rd_index: HashMap<u32, u16>,
@@ -147,6 +166,8 @@ impl Rib {
             peers: Peers(HashMap::new()),
             local_macs: HashMap::new(),
             moved: HashSet::new(),
+            moves: MoveTracker::new(Some(DupMacDetection::default())),
+            now: None,
             local_imets: HashSet::new(),
             rd_index: HashMap::new(),
             events: Vec::new(),
@@ -250,6 +271,7 @@ impl Rib {
             }
             if self.vni_cfg(vni).is_none() {
                 self.moved.remove(&(vni, mac));
+                self.moves.forget(&(vni, mac));
             } else if self.moved.contains(&(vni, mac)) {
                 // Still withdrawn; the check below re-advertises it under
                 // the new RD if the remote route no longer wins.
@@ -544,12 +566,22 @@ impl Rib {
         sticky: bool,
     ) -> Result<u32, RibError> {
         let rd = self.vni_rd(vni).ok_or(RibError::UnknownVni(vni))?;
+        let key = (vni, mac);
         let (remote, _) = self.view.seqs(&self.table, vni, mac);
-        let entries = self.local_macs.entry((vni, mac)).or_default();
+        let duplicate = self.moves.is_duplicate(&key);
+        let remote_vtep = self
+            .view
+            .best_remote(&self.table, vni, mac)
+            .and_then(|r| r.vtep);
+        let entries = self.local_macs.entry(key).or_default();
         let mut seq = entries.iter().map(|e| e.seq).fold(seq, u32::max);
+        let mut took_over = false;
         if let Some(r) = remote {
-            if r >= seq {
+            // RFC 7432 15.1: a duplicate MAC is not raised above the remote
+            // sequence any more; that is what ends the ping-pong.
+            if r >= seq && !duplicate {
                 seq = r.saturating_add(1);
+                took_over = true;
             }
         }
         match entries.iter_mut().find(|e| e.ip == ip) {
@@ -561,12 +593,21 @@ impl Rib {
         for e in all.iter_mut() {
             e.seq = seq;
         }
-        if let Some(v) = self.local_macs.get_mut(&(vni, mac)) {
+        if let Some(v) = self.local_macs.get_mut(&key) {
             v.clone_from(&all);
         }
-        self.moved.remove(&(vni, mac));
+        if duplicate && self.moved.contains(&key) {
+            tracing::debug!(vni, %mac, seq, "duplicate MAC (RFC 7432 15.1): not taken back from the remote VTEP");
+            // Advertised again only if no remote route beats it any more.
+            self.mobility_check(vni, mac);
+            return Ok(seq);
+        }
+        self.moved.remove(&key);
         for e in all {
             self.put_local_mac(rd, vni, mac, e);
+        }
+        if took_over {
+            self.record_move(vni, mac, remote_vtep);
         }
         // Only a sticky remote route still wins (RFC 7432 15.2).
         self.mobility_check(vni, mac);
@@ -618,6 +659,7 @@ impl Rib {
             for e in &entries {
                 self.set_path(mac_key(rd, mac, e.ip), RouteSource::Local, None);
             }
+            self.record_move(vni, mac, remote_vtep);
         } else {
             self.moved.remove(&(vni, mac));
             tracing::info!(vni, %mac, seq = ours.seq, "MAC Mobility: no remote route wins any more; local routes advertised again");
@@ -633,6 +675,85 @@ impl Rib {
         self.moved.contains(&(vni, mac))
     }
 
+    // ------------------------------------------------- duplicate detection
+
+    /// Duplicate MAC detection settings (RFC 7432 section 15.1); `None`
+    /// turns it off (and clears every duplicate MAC). On by default with
+    /// the RFC's 5 moves within 180 seconds.
+    pub fn set_duplicate_mac_detection(&mut self, cfg: Option<DupMacDetection>) {
+        if cfg.is_none() {
+            for (vni, mac) in self.moves.duplicates().collect::<Vec<_>>() {
+                tracing::info!(vni, %mac, "duplicate MAC detection turned off: MAC no longer duplicate");
+            }
+        }
+        self.moves.set_config(cfg);
+    }
+
+    /// The driver's clock: moves counted from now on happen at `now`, and
+    /// duplicate MACs that did not move for the detection window recover
+    /// (their sequence number may be raised again). Call it before each
+    /// batch of inputs; `now` never goes back.
+    pub fn tick(&mut self, now: Instant) {
+        self.now = Some(self.now.map_or(now, |t| t.max(now)));
+        let window = self.moves.config().map(|c| c.window);
+        for (vni, mac) in self.moves.expire(now) {
+            tracing::info!(vni, %mac, ?window, "duplicate MAC recovered: no move within the window (RFC 7432 15.1)");
+        }
+    }
+
+    /// True when the local MAC is duplicate (RFC 7432 section 15.1).
+    pub fn local_mac_duplicate(&self, vni: u32, mac: MacAddr) -> bool {
+        self.moves.is_duplicate(&(vni, mac))
+    }
+
+    /// Every duplicate local MAC, by VNI and MAC.
+    pub fn duplicate_macs(&self) -> Vec<DuplicateMac> {
+        let mut v: Vec<DuplicateMac> = self
+            .moves
+            .duplicates()
+            .filter_map(|key| {
+                let (moves, since, vteps) = self.moves.duplicate(&key)?;
+                Some(DuplicateMac {
+                    vni: key.0,
+                    mac: key.1,
+                    moves,
+                    since,
+                    vteps: vteps.to_vec(),
+                    moved: self.moved.contains(&key),
+                })
+            })
+            .collect();
+        v.sort_by_key(|d| (d.vni, d.mac));
+        v
+    }
+
+    /// Counts a move of a local MAC (away or here) at the driver's time;
+    /// warns once when that makes it duplicate.
+    fn record_move(&mut self, vni: u32, mac: MacAddr, remote_vtep: Option<IpAddr>) {
+        let (Some(now), Some(cfg)) = (self.now, self.moves.config()) else {
+            return;
+        };
+        if let Some(d) = self.moves.record((vni, mac), now, remote_vtep) {
+            let vteps: Vec<String> = d.vteps.iter().map(|v| v.to_string()).collect();
+            tracing::warn!(
+                vni,
+                %mac,
+                moves = d.moves,
+                window_secs = cfg.window.as_secs(),
+                local_vtep = %self.cfg.vtep,
+                remote_vteps = %vteps.join(","),
+                moved_away = self.moved.contains(&(vni, mac)),
+                "duplicate MAC (RFC 7432 15.1): it moved {} times within {} s between this VTEP and {}; \
+                 its sequence number is no longer raised to take it back, it stays where it is now \
+                 until {} s pass without a move or its local endpoint is deleted",
+                d.moves,
+                cfg.window.as_secs(),
+                vteps.join(", "),
+                cfg.window.as_secs(),
+            );
+        }
+    }
+
     /// Withdraw a local type-2 route.
     pub fn withdraw_mac_ip(
         &mut self,
@@ -646,6 +767,9 @@ impl Rib {
             if entries.is_empty() {
                 self.local_macs.remove(&(vni, mac));
                 self.moved.remove(&(vni, mac));
+                if self.moves.forget(&(vni, mac)) {
+                    tracing::info!(vni, %mac, "duplicate MAC cleared: its local routes are withdrawn");
+                }
             }
         }
         self.set_path(mac_key(rd, mac, ip), RouteSource::Local, None);

@@ -5,6 +5,7 @@ use super::attrs::PathAttrs;
 use crate::wire::{EvpnNlri, MacAddr, RouteDistinguisher, RouteTarget};
 use std::net::{IpAddr, Ipv4Addr};
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 /// What the RIB needs from the configuration.
 #[derive(Clone, PartialEq, Eq, Debug)]
@@ -16,6 +17,44 @@ pub struct RibConfig {
     /// Our VXLAN tunnel endpoint: next hop of local routes, PMSI tunnel id.
     pub vtep: IpAddr,
     pub vnis: Vec<VniImport>,
+}
+
+/// Duplicate MAC detection (RFC 7432 section 15.1): a local MAC that moves
+/// `max_moves` times within `window` is duplicate; see
+/// [`super::Rib::set_duplicate_mac_detection`].
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub struct DupMacDetection {
+    /// N of the RFC, at least 1.
+    pub max_moves: u32,
+    /// M of the RFC; also how long a duplicate MAC must stay without moves
+    /// to recover.
+    pub window: Duration,
+}
+
+impl Default for DupMacDetection {
+    /// The RFC's defaults, as FRR's: 5 moves within 180 seconds.
+    fn default() -> Self {
+        DupMacDetection {
+            max_moves: 5,
+            window: Duration::from_secs(180),
+        }
+    }
+}
+
+/// A local MAC found duplicate ([`super::Rib::duplicate_macs`]).
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct DuplicateMac {
+    pub vni: u32,
+    pub mac: MacAddr,
+    /// Moves counted within the window, at least `max_moves`.
+    pub moves: u32,
+    /// When it was found duplicate (the driver's clock).
+    pub since: Instant,
+    /// The remote VTEPs it moved between with us.
+    pub vteps: Vec<IpAddr>,
+    /// Our routes for it are withdrawn (a remote route wins): the MAC
+    /// stays where it is now, either way.
+    pub moved: bool,
 }
 
 /// One VNI (MAC-VRF): its RD and route targets.

@@ -3,7 +3,7 @@
 //! channels from the speaker task.
 
 use crate::fsm::{GracefulRestartConfig, State};
-use crate::rib::{RibError, RouteFilter, RouteView, VniImport};
+use crate::rib::{DupMacDetection, DuplicateMac, RibError, RouteFilter, RouteView, VniImport};
 use crate::session::md5::Md5Error;
 use crate::wire::MacAddr;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
@@ -44,6 +44,9 @@ pub struct SpeakerConfig {
     /// ends); when empty, the set is complete at the first
     /// [`SpeakerHandle::initial_sync`] call.
     pub neighbors: Vec<NeighborConfig>,
+    /// RFC 7432 section 15.1 duplicate MAC detection (`None`: off);
+    /// see [`crate::rib::Rib::set_duplicate_mac_detection`].
+    pub duplicate_mac: Option<DupMacDetection>,
 }
 
 impl SpeakerConfig {
@@ -73,6 +76,7 @@ impl SpeakerConfig {
             selection_deferral: Duration::from_secs(120),
             stale_time: Duration::from_secs(360),
             neighbors: Vec::new(),
+            duplicate_mac: Some(DupMacDetection::default()),
         }
     }
 }
@@ -208,6 +212,9 @@ pub(super) enum Request {
     InitialSync {
         reply: oneshot::Sender<InitialSync>,
     },
+    DuplicateMacs {
+        reply: oneshot::Sender<Vec<DuplicateMac>>,
+    },
     Shutdown {
         message: String,
         reply: oneshot::Sender<()>,
@@ -327,6 +334,11 @@ impl SpeakerHandle {
     /// [`start`]: super::start
     pub async fn initial_sync(&self) -> Result<InitialSync, SpeakerError> {
         self.ask(|reply| Request::InitialSync { reply }).await
+    }
+
+    /// Local MACs found duplicate (RFC 7432 section 15.1), by VNI and MAC.
+    pub async fn duplicate_macs(&self) -> Result<Vec<DuplicateMac>, SpeakerError> {
+        self.ask(|reply| Request::DuplicateMacs { reply }).await
     }
 
     /// Sends Cease / Administrative Shutdown with `message` (RFC 9003) to

@@ -89,13 +89,14 @@ pub async fn start(
         let tx = accept_tx.clone();
         accept_tasks.push(tokio::spawn(async move { accept_loop(l, tx).await }));
     }
-    let rib = Rib::new(RibConfig {
+    let mut rib = Rib::new(RibConfig {
         local_asn: config.asn,
         router_id: config.router_id,
         cluster_id: config.cluster_id,
         vtep: config.vtep,
         vnis: config.vnis.clone(),
     });
+    rib.set_duplicate_mac_detection(config.duplicate_mac);
     let neighbors = config.neighbors.clone();
     let startup = Startup::new(
         Instant::now(),
@@ -248,6 +249,8 @@ impl Speaker {
     }
 
     fn request(&mut self, req: Request) {
+        // The RIB's clock (RFC 7432 15.1 move counting), before each input.
+        self.rib.tick(Instant::now().into_std());
         match req {
             Request::Routes { filter, reply } => {
                 let _ = reply.send(self.rib.routes(&filter));
@@ -296,6 +299,9 @@ impl Speaker {
                 let _ = reply.send(self.remove_neighbor(address));
             }
             Request::InitialSync { reply } => self.startup.wait(reply),
+            Request::DuplicateMacs { reply } => {
+                let _ = reply.send(self.rib.duplicate_macs());
+            }
             Request::Shutdown { .. } => {}
         }
     }
@@ -437,6 +443,7 @@ impl Speaker {
     }
 
     fn peer_event(&mut self, ev: PeerEvent) {
+        self.rib.tick(Instant::now().into_std());
         let peer = match &ev {
             PeerEvent::StateChanged { peer, .. }
             | PeerEvent::Established { peer, .. }
