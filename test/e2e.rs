@@ -147,6 +147,25 @@ fn attach_all(hosts: &[Host], t: &Tenants) {
 }
 
 /// Every container reaches every other container of its VNI (v4 and v6).
+/// Stops the underlay captures (one per host, in order) and asserts that
+/// each saw VXLAN traffic but no ARP, no NS and no broadcast or multicast.
+fn assert_no_bum(hosts: &[Host], caps: Vec<Capture>) {
+    let mut bum = Vec::new();
+    for (h, cap) in hosts.iter().zip(caps) {
+        let (total, arp, ns, bcast) = cap.finish().expect("capture");
+        bum.push((h.name(), total, arp, ns, bcast));
+    }
+    for (name, total, arp, ns, bcast) in &bum {
+        assert!(*total > 0, "{name}: capture saw no VXLAN traffic at all");
+        assert_eq!(
+            (*arp, *ns, *bcast),
+            (0, 0, 0),
+            "{name}: BUM on the underlay: {bum:?}"
+        );
+    }
+    eprintln!("underlay capture (host, vxlan frames, arp, ns, bum): {bum:?}");
+}
+
 fn check_reachability(t: &Tenants) {
     for v in 0..2 {
         for a in 0..3 {
@@ -229,20 +248,7 @@ fn full_mesh_three_planed_hosts() {
         "VNI 20 did not reach its own container"
     );
 
-    let mut bum = Vec::new();
-    for (h, cap) in hosts.iter().zip(caps) {
-        let (total, arp, ns, bcast) = cap.finish().expect("capture");
-        bum.push((h.name(), total, arp, ns, bcast));
-    }
-    for (name, total, arp, ns, bcast) in &bum {
-        assert!(*total > 0, "{name}: capture saw no VXLAN traffic at all");
-        assert_eq!(
-            (*arp, *ns, *bcast),
-            (0, 0, 0),
-            "{name}: BUM on the underlay: {bum:?}"
-        );
-    }
-    eprintln!("underlay capture (host, vxlan frames, arp, ns, bum): {bum:?}");
+    assert_no_bum(&hosts, caps);
 
     // show commands agree with the kernel.
     let fdb = hosts[0].json(&["show", "fdb"]).expect("show fdb");
@@ -846,20 +852,7 @@ fn proxy_mode_answers_arp_nd_from_userspace() {
     c2.ping_until(&c1.ipv4, WAIT).expect("ping v4 h2 -> h1");
     assert!(c2.resolves(&c1.ipv6).expect("resolve"), "h2 answers NS");
     c2.ping_until(&c1.ipv6, WAIT).expect("ping v6 h2 -> h1");
-    let mut bum = Vec::new();
-    for (h, cap) in hosts.iter().zip(caps) {
-        let (total, arp, ns, bcast) = cap.finish().expect("capture");
-        bum.push((h.name(), total, arp, ns, bcast));
-    }
-    for (name, total, arp, ns, bcast) in &bum {
-        assert!(*total > 0, "{name}: capture saw no VXLAN traffic at all");
-        assert_eq!(
-            (*arp, *ns, *bcast),
-            (0, 0, 0),
-            "{name}: BUM on the underlay: {bum:?}"
-        );
-    }
-    eprintln!("underlay capture (host, vxlan frames, arp, ns, bum): {bum:?}");
+    assert_no_bum(&hosts, caps);
 
     // planed stopped (SIGSTOP: the kernel state stays, the responder
     // thread is frozen with the rest of the process): nothing answers.

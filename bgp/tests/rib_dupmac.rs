@@ -64,21 +64,6 @@ fn relearn(rib: &mut Rib) -> u32 {
     rib.originate_mac_ip(VNI, mac(1), None, 0, false).unwrap()
 }
 
-/// Our type-2 routes in the Loc-RIB, as (IP, sequence).
-fn local_type2(rib: &Rib) -> Vec<(Option<IpAddr>, u32)> {
-    let mut v: Vec<_> = rib
-        .routes(&RouteFilter {
-            route_type: Some(2),
-            ..RouteFilter::default()
-        })
-        .into_iter()
-        .filter(|r| r.source == RouteSource::Local)
-        .map(|r| (r.ip, r.seq))
-        .collect();
-    v.sort();
-    v
-}
-
 /// Sequence numbers of what `out` advertises.
 fn sent_seqs(out: &Outgoing) -> Vec<u32> {
     reached(out)

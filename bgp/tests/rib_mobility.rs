@@ -52,21 +52,6 @@ fn remote_withdraw(rib: &mut Rib, p2: PeerId) {
     rib.apply_update(p2, &unreach(nlri)).unwrap();
 }
 
-/// Our type-2 routes in the Loc-RIB, as (IP, sequence).
-fn local_type2(rib: &Rib) -> Vec<(Option<IpAddr>, u32)> {
-    let mut v: Vec<_> = rib
-        .routes(&RouteFilter {
-            route_type: Some(2),
-            ..RouteFilter::default()
-        })
-        .into_iter()
-        .filter(|r| r.source == RouteSource::Local)
-        .map(|r| (r.ip, r.seq))
-        .collect();
-    v.sort();
-    v
-}
-
 fn best(ip: Option<IpAddr>, seq: u32, sticky: bool, peer: PeerId) -> RibEvent {
     RibEvent::MacIpBest {
         vni: VNI,

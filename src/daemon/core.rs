@@ -770,13 +770,14 @@ id = 20
             .unwrap()
     }
 
-    /// RFC 7432 section 15 through the core, over a real session: the core's
-    /// endpoint (VTEP 10.0.0.1, on 127.0.0.1) moves to a bare speaker
-    /// (VTEP 127.0.0.2) that originates the same MAC, so the core withdraws
-    /// its routes and reports the endpoint moved; adding the endpoint
-    /// again takes the MAC back, above the other side's sequence.
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn a_moved_endpoint_is_withdrawn_reported_and_taken_back_when_added_again() {
+    /// A core (VTEP 10.0.0.1, BGP on 127.0.0.1, VNI 10, `extra` config
+    /// before the VNI) over a recording dataplane, and a bare speaker B
+    /// (127.0.0.2, VTEP 127.0.0.2, no duplicate detection) as its iBGP
+    /// neighbour. The last value keeps alive what the test does not use
+    /// (the directory with the config and state file, event streams).
+    async fn core_and_peer(
+        extra: &str,
+    ) -> (Core, speaker::SpeakerHandle, Vec<Box<dyn std::any::Any>>) {
         let dir = tempfile::tempdir().unwrap();
         let (pa, pb) = (free_port("127.0.0.1"), free_port("127.0.0.2"));
         let toml = format!(
@@ -792,15 +793,15 @@ remote_asn = 65000
 port = {pb}
 [underlay]
 local_ip = "10.0.0.1"
-[[vni]]
+{extra}[[vni]]
 id = 10
 "#
         );
         let config = Config::parse(&toml, "t.toml").unwrap();
-        let (sp, _events, _task) = speaker::start(convert::speaker(&config, false))
+        let (sp, events, _task) = speaker::start(convert::speaker(&config, false))
             .await
             .unwrap();
-        let (dp, _dp_events, _ops) = Dataplane::recording().await;
+        let (dp, dp_events, ops) = Dataplane::recording().await;
         let opts = DaemonOptions {
             config_path: dir.path().join("t.toml"),
             state_file: dir.path().join("endpoints.json"),
@@ -817,11 +818,31 @@ id = 10
         );
         bc.connect_retry = Duration::from_secs(1);
         bc.vnis = vec![plane_bgp::rib::VniImport::auto(10, 65000)];
+        bc.duplicate_mac = None;
         let mut n = speaker::NeighborConfig::new("127.0.0.1".parse().unwrap(), 65000);
         n.port = pa;
         n.local_address = Some(b_ip);
         bc.neighbors = vec![n];
-        let (b, _b_events, _b_task) = speaker::start(bc).await.unwrap();
+        let (b, b_events, _b_task) = speaker::start(bc).await.unwrap();
+        let keep: Vec<Box<dyn std::any::Any>> = vec![
+            Box::new(dir),
+            Box::new(events),
+            Box::new(dp_events),
+            Box::new(ops),
+            Box::new(b_events),
+        ];
+        (c, b, keep)
+    }
+
+    /// RFC 7432 section 15 through the core, over a real session: the core's
+    /// endpoint (VTEP 10.0.0.1, on 127.0.0.1) moves to a bare speaker
+    /// (VTEP 127.0.0.2) that originates the same MAC, so the core withdraws
+    /// its routes and reports the endpoint moved; adding the endpoint
+    /// again takes the MAC back, above the other side's sequence.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_moved_endpoint_is_withdrawn_reported_and_taken_back_when_added_again() {
+        let (mut c, b, _keep) = core_and_peer("").await;
+        let b_ip: IpAddr = "127.0.0.2".parse().unwrap();
 
         let a = spec(10, 1, &["192.168.0.1/24"], "lo");
         let key = a.key();
@@ -895,55 +916,8 @@ id = 10
     /// duplicate until it is deleted.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_mac_moving_back_and_forth_is_reported_duplicate_and_not_taken_back() {
-        let dir = tempfile::tempdir().unwrap();
-        let (pa, pb) = (free_port("127.0.0.1"), free_port("127.0.0.2"));
-        let toml = format!(
-            r#"
-[bgp]
-asn = 65000
-router_id = "10.0.0.1"
-listen = "127.0.0.1:{pa}"
-connect_retry = 1
-[[bgp.neighbor]]
-address = "127.0.0.2"
-remote_asn = 65000
-port = {pb}
-[underlay]
-local_ip = "10.0.0.1"
-[evpn.duplicate_mac]
-max_moves = 2
-window = 600
-[[vni]]
-id = 10
-"#
-        );
-        let config = Config::parse(&toml, "t.toml").unwrap();
-        let (sp, _events, _task) = speaker::start(convert::speaker(&config, false))
-            .await
-            .unwrap();
-        let (dp, _dp_events, _ops) = Dataplane::recording().await;
-        let opts = DaemonOptions {
-            config_path: dir.path().join("t.toml"),
-            state_file: dir.path().join("endpoints.json"),
-        };
-        let mut c = Core::new(config, opts, sp, dp);
-        c.start(Vec::new()).await;
-
-        let b_ip: IpAddr = "127.0.0.2".parse().unwrap();
-        let mut bc = speaker::SpeakerConfig::new(
-            65000,
-            "127.0.0.2".parse().unwrap(),
-            vec![std::net::SocketAddr::new(b_ip, pb)],
-            b_ip,
-        );
-        bc.connect_retry = Duration::from_secs(1);
-        bc.vnis = vec![plane_bgp::rib::VniImport::auto(10, 65000)];
-        bc.duplicate_mac = None;
-        let mut n = speaker::NeighborConfig::new("127.0.0.1".parse().unwrap(), 65000);
-        n.port = pa;
-        n.local_address = Some(b_ip);
-        bc.neighbors = vec![n];
-        let (b, _b_events, _b_task) = speaker::start(bc).await.unwrap();
+        let (mut c, b, _keep) =
+            core_and_peer("[evpn.duplicate_mac]\nmax_moves = 2\nwindow = 600\n").await;
 
         let a = spec(10, 1, &[], "lo");
         let key = a.key();

@@ -230,3 +230,18 @@ pub fn as_path(a: &PathAttrs) -> Vec<u32> {
 pub fn has_attr(a: &PathAttrs, code: u8) -> bool {
     a.attributes().iter().any(|x| x.value.type_code() == code)
 }
+
+/// Our type-2 routes in the Loc-RIB, as (IP, sequence).
+pub fn local_type2(rib: &Rib) -> Vec<(Option<IpAddr>, u32)> {
+    let mut v: Vec<_> = rib
+        .routes(&RouteFilter {
+            route_type: Some(2),
+            ..RouteFilter::default()
+        })
+        .into_iter()
+        .filter(|r| r.source == RouteSource::Local)
+        .map(|r| (r.ip, r.seq))
+        .collect();
+    v.sort();
+    v
+}
