@@ -15,7 +15,11 @@
 //!   community lists of the usual EVPN UPDATE, which are inline
 //!   ([`Asns`], [`AsSegments`], [`ExtCommunities`]) and built in place in
 //!   the attribute vector: one route per UPDATE (GoBGP) then costs two
-//!   allocations (attributes, NLRI).
+//!   allocations (attributes, NLRI). Values are built where they land
+//!   (each attribute in the vector, EVPN routes in their MP_REACH_NLRI),
+//!   never moved through a `Result` or merged from several `match` arms:
+//!   those copies stall on store forwarding, which cost more than the
+//!   parsing (docs/BENCHMARKS.md, "Wire codec").
 //! - Encoding appends to a [`bytes::BytesMut`]; lengths are back-patched and
 //!   checked, never truncated ([`EncodeError`]). [`encode_evpn_reach`] packs
 //!   many NLRI with identical attributes into each UPDATE up to the
