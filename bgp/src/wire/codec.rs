@@ -271,6 +271,8 @@ fn decode_open(body: &[u8], field: u16) -> Result<Open, MessageError> {
     }
     let mut capabilities = Vec::new();
     let mut other_params = Vec::new();
+    // Capabilities parameters seen.
+    let mut cap_params = 0usize;
     let mut p = Reader::new(params);
     while !p.is_empty() {
         let ptype = p
@@ -287,16 +289,26 @@ fn decode_open(body: &[u8], field: u16) -> Result<Open, MessageError> {
             .ok_or_else(|| malformed_open("parameter overruns the parameters"))?;
         if ptype == 2 {
             decode_capabilities(value, &mut capabilities)?;
+            cap_params += 1;
         } else {
             other_params.push((ptype, Bytes::copy_from_slice(value)));
         }
     }
+    // Anything but all-in-one (one per parameter, or a mix, or empty
+    // parameters) decodes as one per parameter: a mix then re-encodes to
+    // the same value, not the same octets.
+    let capability_params = if cap_params == 1 && capabilities.len() >= 2 {
+        CapabilityParams::Single
+    } else {
+        CapabilityParams::PerCapability
+    };
     Ok(Open {
         version,
         my_as,
         hold_time,
         bgp_id,
         capabilities,
+        capability_params,
         other_params,
     })
 }
@@ -444,9 +456,25 @@ impl Capability {
     }
 }
 
-/// OPEN: each capability in its own optional parameter, as FRR sends them
-/// (RFC 5492 section 4 allows this or one parameter for all). Parameters
-/// over 255 octets in total use the RFC 9072 extended encoding.
+/// Appends one capability: code, length, value.
+fn put_capability(c: &Capability, v: &mut BytesMut) -> Result<(), EncodeError> {
+    let at = v.len();
+    v.put_u8(c.code());
+    v.put_u8(0);
+    c.emit_value(v)?;
+    let len = v.len() - at - 2;
+    v[at + 1] = u8::try_from(len).map_err(|_| EncodeError::FieldTooLong {
+        what: "capability",
+        len,
+        max: 255,
+    })?;
+    Ok(())
+}
+
+/// OPEN: capabilities packed as `capability_params` says (RFC 5492
+/// section 4 allows one parameter per capability or one for all), then the
+/// other parameters. Parameters over 255 octets in total, or one over 255,
+/// use the RFC 9072 extended encoding.
 fn encode_open(o: &Open, out: &mut BytesMut) -> Result<(), EncodeError> {
     out.put_u8(o.version);
     out.put_u16(o.my_as);
@@ -455,19 +483,23 @@ fn encode_open(o: &Open, out: &mut BytesMut) -> Result<(), EncodeError> {
     // (type, value) of every optional parameter.
     let mut params: Vec<(u8, Bytes)> =
         Vec::with_capacity(o.capabilities.len() + o.other_params.len());
-    for c in &o.capabilities {
-        let mut v = BytesMut::with_capacity(16);
-        v.put_u8(c.code());
-        v.put_u8(0);
-        c.emit_value(&mut v)?;
-        let len = v.len() - 2;
-        v[1] = u8::try_from(len).map_err(|_| EncodeError::FieldTooLong {
-            what: "capability",
-            len,
-            max: 255,
-        })?;
-        // Parameter type 2 holding this one capability.
-        params.push((2, v.freeze()));
+    match o.capability_params {
+        CapabilityParams::Single if !o.capabilities.is_empty() => {
+            let mut v = BytesMut::with_capacity(16 * o.capabilities.len());
+            for c in &o.capabilities {
+                put_capability(c, &mut v)?;
+            }
+            // Parameter type 2 holding every capability.
+            params.push((2, v.freeze()));
+        }
+        _ => {
+            for c in &o.capabilities {
+                let mut v = BytesMut::with_capacity(16);
+                put_capability(c, &mut v)?;
+                // Parameter type 2 holding this one capability.
+                params.push((2, v.freeze()));
+            }
+        }
     }
     params.extend(o.other_params.iter().cloned());
     let total: usize = params.iter().map(|(_, v)| 2 + v.len()).sum();

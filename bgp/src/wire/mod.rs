@@ -37,10 +37,10 @@
 //! are required, peer AS checks), allocation proportional to a length field
 //! before the bytes are there.
 //!
-//! Known limits: OPEN capabilities are re-encoded one per optional parameter
-//! (as FRR sends them); an OPEN that grouped several capabilities in one
-//! parameter (GoBGP) decodes to the same value but re-encodes ungrouped. The
-//! MP_REACH_NLRI reserved octet is emitted as 0. Unicast add-path
+//! Known limits: OPEN capabilities re-encode byte-exactly when they came
+//! one per optional parameter (FRR) or all in one (GoBGP)
+//! ([`CapabilityParams`]); any other grouping re-encodes one per
+//! parameter, to the same value. The MP_REACH_NLRI reserved octet is emitted as 0. Unicast add-path
 //! identifiers are neither read nor written (add-path is negotiated for EVPN
 //! only).
 
