@@ -38,6 +38,7 @@ fn peer_open() -> Open {
                 families: vec![],
             }),
         ],
+        capability_params: plane_bgp::wire::CapabilityParams::PerCapability,
         other_params: vec![],
     }
 }

@@ -119,6 +119,7 @@ fn peer_open(id: Ipv4Addr, hold: u16) -> Message {
             Capability::Multiprotocol { afi: 25, safi: 70 },
             Capability::FourOctetAs(65001),
         ],
+        capability_params: plane_bgp::wire::CapabilityParams::PerCapability,
         other_params: vec![],
     })
 }

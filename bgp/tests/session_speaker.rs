@@ -278,6 +278,7 @@ mod scripted {
                         }],
                     }),
                 ],
+                capability_params: plane_bgp::wire::CapabilityParams::PerCapability,
                 other_params: vec![],
             }))
             .await;

@@ -132,6 +132,7 @@ impl FarEnd {
             hold_time: 0,
             bgp_id: me,
             capabilities,
+            capability_params: plane_bgp::wire::CapabilityParams::PerCapability,
             other_params: vec![],
         }))
         .await;

@@ -525,6 +525,7 @@ fn open() -> BoxedStrategy<Open> {
             1u32..,
             // Up to 40 capabilities: beyond 255 octets of parameters RFC 9072 applies.
             vec(capability(), 0..40),
+            any::<bool>(),
             vec(
                 (
                     any::<u8>().prop_filter("not capabilities", |t| *t != 2),
@@ -533,17 +534,26 @@ fn open() -> BoxedStrategy<Open> {
                 0..3,
             ),
         )
-            .prop_map(|(my_as, hold_time, id, capabilities, other)| Open {
-                version: 4,
-                my_as,
-                hold_time,
-                bgp_id: Ipv4Addr::from(id),
-                capabilities,
-                other_params: other
-                    .into_iter()
-                    .map(|(t, v)| (t, Bytes::from(v)))
-                    .collect(),
-            })
+            .prop_map(
+                |(my_as, hold_time, id, capabilities, grouped, other)| Open {
+                    version: 4,
+                    my_as,
+                    hold_time,
+                    bgp_id: Ipv4Addr::from(id),
+                    // All in one parameter is told apart from one per parameter
+                    // only with two capabilities or more.
+                    capability_params: if grouped && capabilities.len() >= 2 {
+                        CapabilityParams::Single
+                    } else {
+                        CapabilityParams::PerCapability
+                    },
+                    capabilities,
+                    other_params: other
+                        .into_iter()
+                        .map(|(t, v)| (t, Bytes::from(v)))
+                        .collect(),
+                },
+            )
     };
     s.boxed()
 }
@@ -702,6 +712,7 @@ fn open_with_long_capabilities_uses_rfc9072_and_round_trips() {
             hold_time: 90,
             bgp_id: Ipv4Addr::new(10, 0, 0, 1),
             capabilities: caps,
+            capability_params: CapabilityParams::PerCapability,
             other_params: vec![],
         });
         let mut out = BytesMut::new();
@@ -710,4 +721,69 @@ fn open_with_long_capabilities_uses_rfc9072_and_round_trips() {
         assert_eq!((out[28], out[29]), (255, 255));
         assert_eq!(decode_message(&out, &params), Ok(o));
     }
+}
+
+/// All capabilities in one parameter encode as one parameter: with a
+/// 1-octet length while it fits (100 route refresh: 200 octets), with RFC
+/// 9072 2-octet lengths beyond (150: 300 octets); both round-trip.
+#[test]
+fn open_with_capabilities_in_one_parameter_encodes_one_parameter() {
+    let params = SessionParams::default();
+    for (n, head) in [
+        // Opt Parm Len 202, type 2, length 200.
+        (100, vec![202, 2, 200]),
+        // Non-Ext OP Len 255, Non-Ext OP Type 255, length 303, type 2, length 300.
+        (150, vec![255, 255, 1, 47, 2, 1, 44]),
+    ] {
+        let o = Message::Open(Open {
+            version: 4,
+            my_as: 65000,
+            hold_time: 90,
+            bgp_id: Ipv4Addr::new(10, 0, 0, 1),
+            capabilities: vec![Capability::RouteRefresh; n],
+            capability_params: CapabilityParams::Single,
+            other_params: vec![],
+        });
+        let mut out = BytesMut::new();
+        encode_message(&o, &params, &mut out).expect("encodes");
+        // Header 19, then version, My AS, hold time, BGP identifier: 28.
+        assert_eq!(&out[28..28 + head.len()], &head[..], "{n}");
+        assert_eq!(out.len(), 28 + head.len() + 2 * n, "{n}");
+        assert_eq!(decode_message(&out, &params), Ok(o), "{n}");
+    }
+}
+
+/// Capabilities spread over parameters in neither plane's grouping (two
+/// in one parameter, one in another) decode to one per parameter: the same
+/// value again after re-encoding, in FRR's layout.
+#[test]
+fn open_with_mixed_capability_grouping_round_trips_by_value() {
+    let params = SessionParams::default();
+    // Parameters: [2: route refresh, enhanced route refresh] [2: extended message].
+    let body = [
+        4, 0xfd, 0xe8, 0, 90, 10, 0, 0, 1, 10, 2, 4, 2, 0, 70, 0, 2, 2, 6, 0,
+    ];
+    let mut msg = vec![0xff; 16];
+    msg.extend_from_slice(&u16::try_from(19 + body.len()).expect("short").to_be_bytes());
+    msg.push(1);
+    msg.extend_from_slice(&body);
+    let m = decode_message(&msg, &params).expect("decodes");
+    let Message::Open(o) = &m else {
+        panic!("OPEN expected")
+    };
+    assert_eq!(o.capability_params, CapabilityParams::PerCapability);
+    assert_eq!(
+        o.capabilities,
+        [
+            Capability::RouteRefresh,
+            Capability::EnhancedRouteRefresh,
+            Capability::ExtendedMessage
+        ]
+    );
+    let mut out = BytesMut::new();
+    encode_message(&m, &params, &mut out).expect("encodes");
+    assert_ne!(&out[..], &msg[..]);
+    // One parameter per capability: 3 x (type, length, code, length).
+    assert_eq!(&out[28..], &[12, 2, 2, 2, 0, 2, 2, 70, 0, 2, 2, 6, 0]);
+    assert_eq!(decode_message(&out, &params), Ok(m));
 }

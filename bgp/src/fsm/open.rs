@@ -136,6 +136,8 @@ pub fn local_open(config: &FsmConfig) -> Open {
         hold_time: config.hold_time,
         bgp_id: config.router_id,
         capabilities,
+        // One per parameter, as FRR sends them.
+        capability_params: crate::wire::CapabilityParams::PerCapability,
         other_params: Vec::new(),
     }
 }

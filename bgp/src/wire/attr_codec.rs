@@ -12,7 +12,7 @@
 use super::attr::*;
 use super::community::ExtendedCommunity;
 use super::error::{update_subcode as sub, AttrFault, AttributeError, EncodeError, ErrorAction};
-use super::evpn_codec::decode_evpn_nlri;
+use super::evpn_codec::{decode_evpn_nlri_into, evpn_capacity};
 use super::message::AS_TRANS;
 use super::reader::Reader;
 use super::SessionParams;
@@ -66,18 +66,23 @@ pub fn decode_path_attributes(
 ) -> Result<DecodedAttributes, AttributeError> {
     let mut out = DecodedAttributes {
         attributes: Vec::with_capacity(8),
-        ..Default::default()
+        discarded: Vec::new(),
+        withdraw: None,
     };
-    decode_path_attributes_into(buf, params, &mut out)?;
+    decode_path_attributes_into(buf, params, &mut out, &mut 0)?;
     Ok(out)
 }
 
 /// [`decode_path_attributes`] into the caller's (empty) value, so that the
-/// UPDATE decoder moves nothing large through a return value.
+/// UPDATE decoder moves nothing large through a return value. `present`
+/// gets one bit per type code below 128 of each attribute in
+/// `out.attributes` (parsed and kept), so that the UPDATE decoder checks
+/// the mandatory attributes without another pass.
 pub(crate) fn decode_path_attributes_into(
     buf: &[u8],
     params: &SessionParams,
     out: &mut DecodedAttributes,
+    present: &mut u128,
 ) -> Result<(), AttributeError> {
     // Type codes seen so far (one bit each), to find repeated attributes
     // (RFC 7606 section 3 (g)).
@@ -181,7 +186,11 @@ pub(crate) fn decode_path_attributes_into(
         }
 
         match decode_value(type_code, flags, value, params, &mut out.attributes) {
-            Ok(()) => {}
+            Ok(()) => {
+                if type_code < 0x80 {
+                    *present |= bit;
+                }
+            }
             Err(f) => {
                 let e = attr_error(type_code, raw, f);
                 match e.action {
@@ -268,6 +277,20 @@ fn items<T, const N: usize>(
     Ok(out)
 }
 
+/// Appends the attribute `make` builds, written straight into the vector.
+///
+/// Why not `out.push(value)`: a 96-octet value built on the stack (or merged
+/// from several `match` arms) is copied with 16-octet loads of octets just
+/// written with narrower stores, and each such load stalls on store
+/// forwarding: that cost more than parsing an EVPN UPDATE's attributes
+/// (`perf annotate`, docs/BENCHMARKS.md). `extend` of a `TrustedLen`
+/// iterator reserves first and builds the value where it lands. Each call
+/// site builds a single variant, so that nothing is merged.
+#[inline(always)]
+fn push_with(out: &mut Vec<PathAttribute>, make: impl FnOnce() -> PathAttribute) {
+    out.extend(std::iter::once_with(make));
+}
+
 /// Decodes one attribute value and appends it to `out` (built in place:
 /// no intermediate `Result` holding the value).
 fn decode_value(
@@ -279,40 +302,51 @@ fn decode_value(
 ) -> Result<(), Fault> {
     use type_code::*;
     use ErrorAction::*;
+    // The attributes of an EVPN UPDATE each push their own variant (see
+    // `push_with`); the rarer ones share the push at the end.
     let v = match t {
         // RFC 7606 section 7.1: wrong length or undefined value: treat-as-withdraw.
-        ORIGIN => match value {
-            [0] => AttrValue::Origin(Origin::Igp),
-            [1] => AttrValue::Origin(Origin::Egp),
-            [2] => AttrValue::Origin(Origin::Incomplete),
-            [v] => {
-                return Err(fault(
-                    AttrFault::Value {
-                        what: "ORIGIN",
-                        value: u32::from(*v),
-                    },
-                    TreatAsWithdraw,
-                    sub::INVALID_ORIGIN_ATTRIBUTE,
-                ))
-            }
-            _ => return Err(len_fault("1", value.len(), TreatAsWithdraw)),
-        },
+        ORIGIN => {
+            let origin = match value {
+                [0] => Origin::Igp,
+                [1] => Origin::Egp,
+                [2] => Origin::Incomplete,
+                [v] => {
+                    return Err(fault(
+                        AttrFault::Value {
+                            what: "ORIGIN",
+                            value: u32::from(*v),
+                        },
+                        TreatAsWithdraw,
+                        sub::INVALID_ORIGIN_ATTRIBUTE,
+                    ))
+                }
+                _ => return Err(len_fault("1", value.len(), TreatAsWithdraw)),
+            };
+            push_with(out, || PathAttribute {
+                flags,
+                value: AttrValue::Origin(origin),
+            });
+            return Ok(());
+        }
         // RFC 7606 section 7.2: a malformed AS_PATH: treat-as-withdraw.
         // RFC 6793 section 6: a malformed AS4_PATH is discarded.
         AS_PATH | AS4_PATH => {
-            let (four_octet, action, v) = if t == AS_PATH {
-                let v = AttrValue::AsPath(AsPath::default());
-                (params.four_octet_as, TreatAsWithdraw, v)
+            let (four_octet, action) = if t == AS_PATH {
+                push_with(out, || PathAttribute {
+                    flags,
+                    value: AttrValue::AsPath(AsPath::default()),
+                });
+                (params.four_octet_as, TreatAsWithdraw)
             } else {
-                (
-                    true,
-                    AttributeDiscard,
-                    AttrValue::As4Path(AsPath::default()),
-                )
+                push_with(out, || PathAttribute {
+                    flags,
+                    value: AttrValue::As4Path(AsPath::default()),
+                });
+                (true, AttributeDiscard)
             };
             // Built in place: the segments are inline in the value, and
             // moving a whole attribute costs more than parsing it.
-            out.push(PathAttribute { flags, value: v });
             let parsed = match out.last_mut() {
                 Some(PathAttribute {
                     value: AttrValue::AsPath(p) | AttrValue::As4Path(p),
@@ -331,10 +365,24 @@ fn decode_value(
             Err(_) => return Err(len_fault("4", value.len(), TreatAsWithdraw)),
         },
         // RFC 7606 section 7.4.
-        MULTI_EXIT_DISC => AttrValue::MultiExitDisc(u32_of(value, "4", TreatAsWithdraw)?),
+        MULTI_EXIT_DISC => {
+            let med = u32_of(value, "4", TreatAsWithdraw)?;
+            push_with(out, || PathAttribute {
+                flags,
+                value: AttrValue::MultiExitDisc(med),
+            });
+            return Ok(());
+        }
         // RFC 7606 section 7.5 (from an external peer the attribute is
         // discarded whatever its content: that is the RIB's check).
-        LOCAL_PREF => AttrValue::LocalPref(u32_of(value, "4", TreatAsWithdraw)?),
+        LOCAL_PREF => {
+            let pref = u32_of(value, "4", TreatAsWithdraw)?;
+            push_with(out, || PathAttribute {
+                flags,
+                value: AttrValue::LocalPref(pref),
+            });
+            return Ok(());
+        }
         // RFC 7606 section 7.6: ATOMIC_AGGREGATE length other than 0: discard.
         ATOMIC_AGGREGATE => {
             if !value.is_empty() {
@@ -388,8 +436,8 @@ fn decode_value(
         // RFC 7606 section 7.11 and 7.12: when MP_REACH_NLRI / MP_UNREACH_NLRI
         // is malformed the NLRI cannot be located: session reset (RFC 4760
         // section 7: Optional Attribute Error).
-        MP_REACH_NLRI => AttrValue::MpReachNlri(decode_mp_reach(value, params)?),
-        MP_UNREACH_NLRI => AttrValue::MpUnreachNlri(decode_mp_unreach(value, params)?),
+        MP_REACH_NLRI => return decode_mp_reach(flags, value, params, out),
+        MP_UNREACH_NLRI => return decode_mp_unreach(flags, value, params, out),
         // RFC 7606 section 7.14: not a non-zero multiple of 8: treat-as-withdraw.
         EXTENDED_COMMUNITIES => {
             if value.is_empty() || value.len() % 8 != 0 {
@@ -397,8 +445,10 @@ fn decode_value(
                 return Err(len_fault("a non-zero multiple of 8", n, TreatAsWithdraw));
             }
             // Built in place, as AS_PATH.
-            let v = AttrValue::ExtendedCommunities(ExtCommunities::new());
-            out.push(PathAttribute { flags, value: v });
+            push_with(out, || PathAttribute {
+                flags,
+                value: AttrValue::ExtendedCommunities(ExtCommunities::new()),
+            });
             if let Some(PathAttribute {
                 value: AttrValue::ExtendedCommunities(list),
                 ..
@@ -407,7 +457,7 @@ fn decode_value(
                 list.reserve_exact(value.len() / 8);
                 for c in value.chunks_exact(8) {
                     if let Ok(a) = <[u8; 8]>::try_from(c) {
-                        list.push(ExtendedCommunity::from_bytes(a));
+                        ExtendedCommunity::decode_with(a, |c| list.push(c));
                     }
                 }
             }
@@ -501,7 +551,15 @@ fn is_known_family(afi: u16, safi: u8) -> bool {
     )
 }
 
-fn decode_mp_reach(value: &[u8], params: &SessionParams) -> Result<MpReach, Fault> {
+/// MP_REACH_NLRI, appended to `out`. The attribute is pushed before its
+/// NLRI are read, and EVPN NLRI are decoded into its vector: neither the
+/// attribute nor the route vector moves through a return value.
+fn decode_mp_reach(
+    flags: u8,
+    value: &[u8],
+    params: &SessionParams,
+    out: &mut Vec<PathAttribute>,
+) -> Result<(), Fault> {
     let mut r = Reader::new(value);
     let (Some(afi), Some(safi), Some(nh_len)) = (r.u16(), r.u8(), r.u8()) else {
         return Err(mp_fault(AttrFault::Length {
@@ -552,16 +610,52 @@ fn decode_mp_reach(value: &[u8], params: &SessionParams) -> Result<MpReach, Faul
             available: 0,
         }));
     }
-    let nlri = decode_mp_nlri(afi, safi, r.rest(), params)?;
-    Ok(MpReach {
-        afi,
-        safi,
-        next_hop,
-        nlri,
+    let nlri = r.rest();
+    if (afi, safi) != (afi::L2VPN, safi::EVPN) {
+        let nlri = decode_mp_nlri(afi, safi, nlri)?;
+        let value = AttrValue::MpReachNlri(MpReach {
+            afi,
+            safi,
+            next_hop,
+            nlri,
+        });
+        out.push(PathAttribute { flags, value });
+        return Ok(());
+    }
+    push_with(out, || PathAttribute {
+        flags,
+        value: AttrValue::MpReachNlri(MpReach {
+            afi,
+            safi,
+            next_hop,
+            nlri: MpNlri::Evpn(Vec::with_capacity(evpn_capacity(nlri.len()))),
+        }),
+    });
+    let parsed = match out.last_mut() {
+        Some(PathAttribute {
+            value:
+                AttrValue::MpReachNlri(MpReach {
+                    nlri: MpNlri::Evpn(routes),
+                    ..
+                }),
+            ..
+        }) => decode_evpn_nlri_into(nlri, params.add_path_evpn_rx, routes),
+        _ => Ok(()),
+    };
+    parsed.map_err(|e| {
+        out.pop();
+        mp_fault(AttrFault::Evpn(e))
     })
 }
 
-fn decode_mp_unreach(value: &[u8], params: &SessionParams) -> Result<MpUnreach, Fault> {
+/// MP_UNREACH_NLRI, appended to `out`; EVPN NLRI built in place as in
+/// [`decode_mp_reach`].
+fn decode_mp_unreach(
+    flags: u8,
+    value: &[u8],
+    params: &SessionParams,
+    out: &mut Vec<PathAttribute>,
+) -> Result<(), Fault> {
     let mut r = Reader::new(value);
     let (Some(afi), Some(safi)) = (r.u16(), r.u8()) else {
         return Err(mp_fault(AttrFault::Length {
@@ -569,21 +663,42 @@ fn decode_mp_unreach(value: &[u8], params: &SessionParams) -> Result<MpUnreach, 
             got: value.len(),
         }));
     };
-    let nlri = decode_mp_nlri(afi, safi, r.rest(), params)?;
-    Ok(MpUnreach { afi, safi, nlri })
+    let nlri = r.rest();
+    if (afi, safi) != (afi::L2VPN, safi::EVPN) {
+        let nlri = decode_mp_nlri(afi, safi, nlri)?;
+        let value = AttrValue::MpUnreachNlri(MpUnreach { afi, safi, nlri });
+        out.push(PathAttribute { flags, value });
+        return Ok(());
+    }
+    push_with(out, || PathAttribute {
+        flags,
+        value: AttrValue::MpUnreachNlri(MpUnreach {
+            afi,
+            safi,
+            nlri: MpNlri::Evpn(Vec::with_capacity(evpn_capacity(nlri.len()))),
+        }),
+    });
+    let parsed = match out.last_mut() {
+        Some(PathAttribute {
+            value:
+                AttrValue::MpUnreachNlri(MpUnreach {
+                    nlri: MpNlri::Evpn(routes),
+                    ..
+                }),
+            ..
+        }) => decode_evpn_nlri_into(nlri, params.add_path_evpn_rx, routes),
+        _ => Ok(()),
+    };
+    parsed.map_err(|e| {
+        out.pop();
+        mp_fault(AttrFault::Evpn(e))
+    })
 }
 
-/// RFC 7606 section 5.3: syntactically incorrect NLRI: session reset.
-fn decode_mp_nlri(
-    afi: u16,
-    safi: u8,
-    nlri: &[u8],
-    params: &SessionParams,
-) -> Result<MpNlri, Fault> {
+/// The NLRI of a family other than EVPN. RFC 7606 section 5.3:
+/// syntactically incorrect NLRI: session reset.
+fn decode_mp_nlri(afi: u16, safi: u8, nlri: &[u8]) -> Result<MpNlri, Fault> {
     match (afi, safi) {
-        (afi::L2VPN, safi::EVPN) => decode_evpn_nlri(nlri, params.add_path_evpn_rx)
-            .map(MpNlri::Evpn)
-            .map_err(|e| mp_fault(AttrFault::Evpn(e))),
         (afi::IPV4, safi::UNICAST) | (afi::IPV6, safi::UNICAST) => {
             decode_prefixes(nlri, afi == afi::IPV6)
                 .map(MpNlri::Unicast)

@@ -271,6 +271,8 @@ fn decode_open(body: &[u8], field: u16) -> Result<Open, MessageError> {
     }
     let mut capabilities = Vec::new();
     let mut other_params = Vec::new();
+    // Capabilities parameters seen.
+    let mut cap_params = 0usize;
     let mut p = Reader::new(params);
     while !p.is_empty() {
         let ptype = p
@@ -287,16 +289,26 @@ fn decode_open(body: &[u8], field: u16) -> Result<Open, MessageError> {
             .ok_or_else(|| malformed_open("parameter overruns the parameters"))?;
         if ptype == 2 {
             decode_capabilities(value, &mut capabilities)?;
+            cap_params += 1;
         } else {
             other_params.push((ptype, Bytes::copy_from_slice(value)));
         }
     }
+    // Anything but all-in-one (one per parameter, or a mix, or empty
+    // parameters) decodes as one per parameter: a mix then re-encodes to
+    // the same value, not the same octets.
+    let capability_params = if cap_params == 1 && capabilities.len() >= 2 {
+        CapabilityParams::Single
+    } else {
+        CapabilityParams::PerCapability
+    };
     Ok(Open {
         version,
         my_as,
         hold_time,
         bgp_id,
         capabilities,
+        capability_params,
         other_params,
     })
 }
@@ -444,9 +456,25 @@ impl Capability {
     }
 }
 
-/// OPEN: each capability in its own optional parameter, as FRR sends them
-/// (RFC 5492 section 4 allows this or one parameter for all). Parameters
-/// over 255 octets in total use the RFC 9072 extended encoding.
+/// Appends one capability: code, length, value.
+fn put_capability(c: &Capability, v: &mut BytesMut) -> Result<(), EncodeError> {
+    let at = v.len();
+    v.put_u8(c.code());
+    v.put_u8(0);
+    c.emit_value(v)?;
+    let len = v.len() - at - 2;
+    v[at + 1] = u8::try_from(len).map_err(|_| EncodeError::FieldTooLong {
+        what: "capability",
+        len,
+        max: 255,
+    })?;
+    Ok(())
+}
+
+/// OPEN: capabilities packed as `capability_params` says (RFC 5492
+/// section 4 allows one parameter per capability or one for all), then the
+/// other parameters. Parameters over 255 octets in total, or one over 255,
+/// use the RFC 9072 extended encoding.
 fn encode_open(o: &Open, out: &mut BytesMut) -> Result<(), EncodeError> {
     out.put_u8(o.version);
     out.put_u16(o.my_as);
@@ -455,19 +483,23 @@ fn encode_open(o: &Open, out: &mut BytesMut) -> Result<(), EncodeError> {
     // (type, value) of every optional parameter.
     let mut params: Vec<(u8, Bytes)> =
         Vec::with_capacity(o.capabilities.len() + o.other_params.len());
-    for c in &o.capabilities {
-        let mut v = BytesMut::with_capacity(16);
-        v.put_u8(c.code());
-        v.put_u8(0);
-        c.emit_value(&mut v)?;
-        let len = v.len() - 2;
-        v[1] = u8::try_from(len).map_err(|_| EncodeError::FieldTooLong {
-            what: "capability",
-            len,
-            max: 255,
-        })?;
-        // Parameter type 2 holding this one capability.
-        params.push((2, v.freeze()));
+    match o.capability_params {
+        CapabilityParams::Single if !o.capabilities.is_empty() => {
+            let mut v = BytesMut::with_capacity(16 * o.capabilities.len());
+            for c in &o.capabilities {
+                put_capability(c, &mut v)?;
+            }
+            // Parameter type 2 holding every capability.
+            params.push((2, v.freeze()));
+        }
+        _ => {
+            for c in &o.capabilities {
+                let mut v = BytesMut::with_capacity(16);
+                put_capability(c, &mut v)?;
+                // Parameter type 2 holding this one capability.
+                params.push((2, v.freeze()));
+            }
+        }
     }
     params.extend(o.other_params.iter().cloned());
     let total: usize = params.iter().map(|(_, v)| 2 + v.len()).sum();
@@ -576,29 +608,30 @@ fn decode_update(
     };
     let withdrawn = prefixes(withdrawn)?;
     let nlri = prefixes(r.rest())?;
+    // Every field spelled out: `..Default::default()` builds a whole value
+    // on the stack and copies it (a store-forwarding stall).
     let mut decoded = DecodedAttributes {
         attributes: Vec::with_capacity(8),
-        ..Default::default()
+        discarded: Vec::new(),
+        withdraw: None,
     };
-    decode_path_attributes_into(attrs, params, &mut decoded)
+    // Type codes of the attributes decoded and kept, one bit each.
+    let mut present = 0u128;
+    decode_path_attributes_into(attrs, params, &mut decoded, &mut present)
         .map_err(|e| MessageError::UpdateSessionReset(Box::new(e)))?;
-    let mut withdraw = decoded.withdraw;
-    let attributes = decoded.attributes;
+    let has = |t: u8| present & (1u128 << t) != 0;
 
     // RFC 7606 section 3 (d): a missing well-known mandatory attribute when
     // the UPDATE carries reachable NLRI: treat-as-withdraw. NEXT_HOP is
     // mandatory only with NLRI in the NLRI field (RFC 4760 section 3).
-    let has_mp_reach = attributes
-        .iter()
-        .any(|a| matches!(a.value, AttrValue::MpReachNlri(_)));
-    if withdraw.is_none() && (!nlri.is_empty() || has_mp_reach) {
-        let has = |t: u8| attributes.iter().any(|a| a.value.type_code() == t);
-        let next_hop_needed = !nlri.is_empty();
-        let missing = [type_code::ORIGIN, type_code::AS_PATH, type_code::NEXT_HOP]
-            .into_iter()
-            .find(|&t| (t != type_code::NEXT_HOP || next_hop_needed) && !has(t));
-        if let Some(t) = missing {
-            withdraw = Some(AttributeError {
+    if decoded.withdraw.is_none() && (!nlri.is_empty() || has(type_code::MP_REACH_NLRI)) {
+        let mandatory: &[u8] = if nlri.is_empty() {
+            &[type_code::ORIGIN, type_code::AS_PATH]
+        } else {
+            &[type_code::ORIGIN, type_code::AS_PATH, type_code::NEXT_HOP]
+        };
+        if let Some(&t) = mandatory.iter().find(|&&t| !has(t)) {
+            decoded.withdraw = Some(AttributeError {
                 type_code: Some(t),
                 action: ErrorAction::TreatAsWithdraw,
                 subcode: update_subcode::MISSING_WELL_KNOWN_ATTRIBUTE,
@@ -607,57 +640,82 @@ fn decode_update(
             });
         }
     }
-
-    if let Some(reason) = withdraw {
-        // RFC 7606 section 4 asks for treat-as-withdraw when the attribute
-        // list overruns, relying on MP_REACH_NLRI / MP_UNREACH_NLRI being the
-        // first attributes (section 5.1). A sender that puts them later
-        // (GoBGP does) may have had them in the unreadable tail: when no
-        // route at all could be located, withdrawing nothing would leave the
-        // peer's earlier routes installed, so reset the session instead
-        // (section 3 (k): the NLRI cannot be reliably identified).
-        let list_overrun = reason.type_code.is_none();
-        let mp_seen = attributes.iter().any(|a| {
-            matches!(
-                a.value,
-                AttrValue::MpReachNlri(_) | AttrValue::MpUnreachNlri(_)
-            )
-        });
-        if list_overrun && !mp_seen && withdrawn.is_empty() && nlri.is_empty() {
-            return Err(MessageError::UpdateSessionReset(Box::new(AttributeError {
-                action: ErrorAction::SessionReset,
-                ..reason
-            })));
-        }
-        let (mut w, mut evpn) = (withdrawn, Vec::<EvpnNlri>::new());
-        w.extend(nlri);
-        for a in attributes {
-            let n = match a.value {
-                AttrValue::MpReachNlri(m) => m.nlri,
-                AttrValue::MpUnreachNlri(m) => m.nlri,
-                _ => continue,
-            };
-            match n {
-                MpNlri::Evpn(v) => evpn.extend(v),
-                MpNlri::Unicast(v) => w.extend(v),
-                MpNlri::Unknown(_) => {}
+    // Fields are moved out one by one: moving the whole value (or its
+    // 100+ octet `Option<AttributeError>`) stalls on store forwarding.
+    match decoded {
+        DecodedAttributes {
+            withdraw: None,
+            attributes,
+            mut discarded,
+        } => {
+            if let Some(d) = diagnostics {
+                d.append(&mut discarded);
             }
+            Ok(Message::Update(Update {
+                withdrawn,
+                attributes,
+                nlri,
+            }))
         }
-        return Err(MessageError::TreatAsWithdraw {
-            withdrawn: w,
-            evpn,
-            reason: Box::new(reason),
-            discarded: decoded.discarded,
-        });
+        DecodedAttributes {
+            withdraw: Some(reason),
+            attributes,
+            discarded,
+        } => {
+            let mp_seen = has(type_code::MP_REACH_NLRI) || has(type_code::MP_UNREACH_NLRI);
+            Err(treat_as_withdraw(
+                reason, attributes, discarded, mp_seen, withdrawn, nlri,
+            ))
+        }
     }
-    if let Some(d) = diagnostics {
-        d.extend(decoded.discarded);
+}
+
+/// The error for an UPDATE whose routes must be withdrawn for `reason`:
+/// the routes it names, or a session reset when none can be located.
+#[cold]
+#[inline(never)]
+fn treat_as_withdraw(
+    reason: AttributeError,
+    attributes: Vec<PathAttribute>,
+    discarded: Vec<AttributeError>,
+    mp_seen: bool,
+    withdrawn: Vec<Prefix>,
+    nlri: Vec<Prefix>,
+) -> MessageError {
+    // RFC 7606 section 4 asks for treat-as-withdraw when the attribute
+    // list overruns, relying on MP_REACH_NLRI / MP_UNREACH_NLRI being the
+    // first attributes (section 5.1). A sender that puts them later
+    // (GoBGP does) may have had them in the unreadable tail: when no
+    // route at all could be located, withdrawing nothing would leave the
+    // peer's earlier routes installed, so reset the session instead
+    // (section 3 (k): the NLRI cannot be reliably identified).
+    let list_overrun = reason.type_code.is_none();
+    if list_overrun && !mp_seen && withdrawn.is_empty() && nlri.is_empty() {
+        return MessageError::UpdateSessionReset(Box::new(AttributeError {
+            action: ErrorAction::SessionReset,
+            ..reason
+        }));
     }
-    Ok(Message::Update(Update {
-        withdrawn,
-        attributes,
-        nlri,
-    }))
+    let (mut w, mut evpn) = (withdrawn, Vec::<EvpnNlri>::new());
+    w.extend(nlri);
+    for a in attributes {
+        let n = match a.value {
+            AttrValue::MpReachNlri(m) => m.nlri,
+            AttrValue::MpUnreachNlri(m) => m.nlri,
+            _ => continue,
+        };
+        match n {
+            MpNlri::Evpn(v) => evpn.extend(v),
+            MpNlri::Unicast(v) => w.extend(v),
+            MpNlri::Unknown(_) => {}
+        }
+    }
+    MessageError::TreatAsWithdraw {
+        withdrawn: w,
+        evpn,
+        reason: Box::new(reason),
+        discarded,
+    }
 }
 
 fn encode_update(

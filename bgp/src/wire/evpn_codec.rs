@@ -184,9 +184,28 @@ fn truncated(what: &'static str, needed: usize, available: usize) -> EvpnError {
 /// MP_UNREACH_NLRI for AFI 25 / SAFI 70). With `add_path`, each NLRI is
 /// preceded by a 4-octet path identifier (RFC 7911 section 3).
 pub fn decode_evpn_nlri(buf: &[u8], add_path: bool) -> Result<Vec<EvpnNlri>, EvpnError> {
-    // A type-3 route is the shortest common one (19 octets with its header):
-    // reserve for that many, bounded so that a hostile length costs nothing.
-    let mut out = Vec::with_capacity((buf.len() / 19).min(256));
+    let mut out = Vec::new();
+    decode_evpn_nlri_into(buf, add_path, &mut out)?;
+    Ok(out)
+}
+
+/// The routes to reserve room for before decoding `len` octets of EVPN
+/// NLRI: a type-3 route is the shortest common one (19 octets with its
+/// header), bounded so that a hostile length costs nothing.
+pub(crate) fn evpn_capacity(len: usize) -> usize {
+    (len / 19).min(256)
+}
+
+/// [`decode_evpn_nlri`] appending to the caller's vector (the one inside
+/// the MP_REACH_NLRI attribute being decoded): returning the vector through
+/// a `Result` costs a store-forwarding stall per UPDATE, more than parsing
+/// a route. On error `out` holds the routes before the bad one.
+pub(crate) fn decode_evpn_nlri_into(
+    buf: &[u8],
+    add_path: bool,
+    out: &mut Vec<EvpnNlri>,
+) -> Result<(), EvpnError> {
+    out.reserve_exact(evpn_capacity(buf.len()));
     let mut rest = buf;
     while !rest.is_empty() {
         let path_id = if add_path {
@@ -215,7 +234,7 @@ pub fn decode_evpn_nlri(buf: &[u8], add_path: bool) -> Result<Vec<EvpnNlri>, Evp
         };
         out.push(EvpnNlri { path_id, route });
     }
-    Ok(out)
+    Ok(())
 }
 
 /// The well-formed type-2 layouts (RFC 7432 section 7.2) read from fixed

@@ -44,8 +44,11 @@ pub enum Message {
 /// | Opt Parm Len (1) | Optional Parameters (var) |
 /// ```
 /// Capabilities (parameter type 2, RFC 5492) are flattened into
-/// `capabilities` in order; other optional parameter types are kept in
-/// `other_params`. RFC 9072 extended optional parameters length is accepted.
+/// `capabilities` in order, and how they were packed into parameters is
+/// kept in `capability_params` (so that a received OPEN re-encodes to the
+/// same octets); other optional parameter types are kept in
+/// `other_params`, encoded after the capabilities. RFC 9072 extended
+/// optional parameters length is accepted.
 #[derive(Clone, PartialEq, Eq, Debug)]
 pub struct Open {
     pub version: u8,
@@ -54,8 +57,25 @@ pub struct Open {
     pub hold_time: u16,
     pub bgp_id: Ipv4Addr,
     pub capabilities: Vec<Capability>,
+    pub capability_params: CapabilityParams,
     /// Non-capability optional parameters: (type, value).
     pub other_params: Vec<(u8, Bytes)>,
+}
+
+/// How the capabilities of an OPEN are packed into Capabilities optional
+/// parameters: RFC 5492 section 4 allows one parameter per capability or
+/// several capabilities in one parameter. Negotiation ignores it.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Default)]
+pub enum CapabilityParams {
+    /// One parameter per capability, as FRR and plane send them. Also what
+    /// an OPEN decodes to when its grouping was neither this nor `Single`
+    /// (it then re-encodes to the same value, not the same octets).
+    #[default]
+    PerCapability,
+    /// All capabilities in one parameter, as GoBGP sends them. Decoded only
+    /// when that parameter held two or more (with one, both are the same
+    /// octets).
+    Single,
 }
 
 impl Open {

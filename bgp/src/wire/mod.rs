@@ -15,7 +15,11 @@
 //!   community lists of the usual EVPN UPDATE, which are inline
 //!   ([`Asns`], [`AsSegments`], [`ExtCommunities`]) and built in place in
 //!   the attribute vector: one route per UPDATE (GoBGP) then costs two
-//!   allocations (attributes, NLRI).
+//!   allocations (attributes, NLRI). Values are built where they land
+//!   (each attribute in the vector, EVPN routes in their MP_REACH_NLRI),
+//!   never moved through a `Result` or merged from several `match` arms:
+//!   those copies stall on store forwarding, which cost more than the
+//!   parsing (docs/BENCHMARKS.md, "Wire codec").
 //! - Encoding appends to a [`bytes::BytesMut`]; lengths are back-patched and
 //!   checked, never truncated ([`EncodeError`]). [`encode_evpn_reach`] packs
 //!   many NLRI with identical attributes into each UPDATE up to the
@@ -33,10 +37,10 @@
 //! are required, peer AS checks), allocation proportional to a length field
 //! before the bytes are there.
 //!
-//! Known limits: OPEN capabilities are re-encoded one per optional parameter
-//! (as FRR sends them); an OPEN that grouped several capabilities in one
-//! parameter (GoBGP) decodes to the same value but re-encodes ungrouped. The
-//! MP_REACH_NLRI reserved octet is emitted as 0. Unicast add-path
+//! Known limits: OPEN capabilities re-encode byte-exactly when they came
+//! one per optional parameter (FRR) or all in one (GoBGP)
+//! ([`CapabilityParams`]); any other grouping re-encodes one per
+//! parameter, to the same value. The MP_REACH_NLRI reserved octet is emitted as 0. Unicast add-path
 //! identifiers are neither read nor written (add-path is negotiated for EVPN
 //! only).
 
