@@ -20,7 +20,7 @@
 //! and the endpoint is reported [`EndpointState::Duplicate`].
 
 use super::endpoints::{self, EndpointError, Endpoints};
-use super::{convert, veth, DaemonOptions};
+use super::{convert, veth, DaemonOptions, LogFilter};
 use crate::config::{Config, ConfigDiff};
 use crate::control::{
     Attach, ControlError, Endpoint, EndpointKey, EndpointSpec, EndpointState, FdbMac, FdbNeighbor,
@@ -600,6 +600,9 @@ impl Core {
             warn!("SIGHUP: [evpn] changes (duplicate MAC detection) need a restart; ignored");
             new.evpn = self.config.evpn;
         }
+        if diff.log_changed && !self.reload_log(&new.log.level) {
+            new.log = self.config.log.clone();
+        }
         // Removed VNIs first, while the speaker still knows them, so that
         // their endpoints' routes and their type-3 route are withdrawn.
         for v in &diff.vnis_removed {
@@ -638,9 +641,6 @@ impl Core {
                 error!(neighbor = %n.address, "SIGHUP: {e}");
             }
         }
-        if diff.log_changed {
-            warn!("SIGHUP: [log] changes need a restart (or PLANE_LOG); ignored");
-        }
         info!(
             neighbors_added = diff.neighbors_added.len(),
             neighbors_removed = diff.neighbors_removed.len(),
@@ -651,6 +651,42 @@ impl Core {
             "SIGHUP: config reloaded"
         );
         self.save();
+    }
+
+    /// SIGHUP with a changed `[log] level`: the running filter becomes
+    /// `level`, unless `PLANE_LOG` overrides the file. Returns false when
+    /// the old filter stays because the new one could not be applied.
+    fn reload_log(&self, level: &str) -> bool {
+        let old = &self.config.log.level;
+        if let Some(env) = self.opts.log.env_override() {
+            info!(plane_log = %env, "SIGHUP: PLANE_LOG overrides [log] level; log filter unchanged");
+            return true;
+        }
+        // The parser checked it already; a filter that fails here is
+        // reported, not half applied.
+        if let Err(e) = LogFilter::parse(level) {
+            error!("SIGHUP: [log] level not applied, {old:?} stays: {e}");
+            return false;
+        }
+        // Said under the filter that shows it: the old one when it shows
+        // info, else the new one (`warn` → `debug` and `debug` → `warn`
+        // both leave the line).
+        let said_before = tracing::enabled!(tracing::Level::INFO);
+        if said_before {
+            info!(from = %old, to = %level, "SIGHUP: [log] level changed");
+        }
+        match self.opts.log.set(level) {
+            Ok(()) => {
+                if !said_before {
+                    info!(from = %old, to = %level, "SIGHUP: [log] level changed");
+                }
+                true
+            }
+            Err(e) => {
+                error!("SIGHUP: [log] level {level:?} not applied, {old:?} stays: {e}");
+                false
+            }
+        }
     }
 }
 
@@ -709,6 +745,7 @@ id = 20
         let opts = DaemonOptions {
             config_path: dir.join("t.toml"),
             state_file: dir.join("endpoints.json"),
+            log: super::super::LogFilter::default(),
         };
         let mut c = Core::new(config, opts, sp, dp);
         c.start(Vec::new()).await;
@@ -805,6 +842,7 @@ id = 10
         let opts = DaemonOptions {
             config_path: dir.path().join("t.toml"),
             state_file: dir.path().join("endpoints.json"),
+            log: super::super::LogFilter::default(),
         };
         let mut c = Core::new(config, opts, sp, dp);
         c.start(Vec::new()).await;
@@ -1035,5 +1073,67 @@ id = 10
             .await
             .unwrap();
         assert!(matches!(eps, Response::Endpoints(ref v) if v.is_empty()));
+    }
+
+    /// A core whose log filter is a reload layer starting at `start`,
+    /// installed for this thread; the guard keeps it installed.
+    async fn core_with_log_filter(
+        dir: &std::path::Path,
+        start: &str,
+        env: Option<&str>,
+    ) -> (Core, tracing::subscriber::DefaultGuard) {
+        use tracing_subscriber::layer::SubscriberExt;
+        let (layer, handle) =
+            tracing_subscriber::reload::Layer::new(LogFilter::parse(start).unwrap());
+        let guard = tracing::subscriber::set_default(tracing_subscriber::registry().with(layer));
+        let mut c = core(dir).await;
+        c.opts.log = LogFilter {
+            env: env.map(str::to_string),
+            ..LogFilter::from_handle(handle)
+        };
+        (c, guard)
+    }
+
+    fn write_config(dir: &std::path::Path, extra: &str) {
+        std::fs::write(dir.join("t.toml"), format!("{TOML}{extra}")).unwrap();
+    }
+
+    /// SIGHUP with a changed `[log] level` swaps the running filter, in
+    /// both directions, without a restart.
+    #[tokio::test]
+    async fn sighup_applies_a_changed_log_level() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut c, _guard) = core_with_log_filter(dir.path(), "warn", None).await;
+        c.config.log.level = "warn".into();
+        assert!(!tracing::enabled!(tracing::Level::DEBUG));
+
+        write_config(dir.path(), "[log]\nlevel = \"debug,plane_bgp=trace\"\n");
+        c.reload().await;
+        let want = LogFilter::parse("debug,plane_bgp=trace")
+            .unwrap()
+            .to_string();
+        assert_eq!(c.opts.log.current().as_deref(), Some(want.as_str()));
+        assert_eq!(c.config.log.level, "debug,plane_bgp=trace");
+        assert!(tracing::enabled!(tracing::Level::DEBUG));
+
+        write_config(dir.path(), "[log]\nlevel = \"error\"\n");
+        c.reload().await;
+        assert_eq!(c.opts.log.current().as_deref(), Some("error"));
+        assert!(!tracing::enabled!(tracing::Level::WARN));
+        // The rest of the config did not move.
+        assert_eq!(c.config.vnis.len(), 2);
+    }
+
+    /// `PLANE_LOG` at start wins over the file on SIGHUP too.
+    #[tokio::test]
+    async fn sighup_leaves_the_log_filter_to_plane_log() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut c, _guard) = core_with_log_filter(dir.path(), "warn", Some("warn")).await;
+        write_config(dir.path(), "[log]\nlevel = \"debug\"\n");
+        c.reload().await;
+        assert_eq!(c.opts.log.current().as_deref(), Some("warn"));
+        assert!(!tracing::enabled!(tracing::Level::DEBUG));
+        // The file's value is the config's: the state says what the file says.
+        assert_eq!(c.config.log.level, "debug");
     }
 }
