@@ -597,8 +597,19 @@ impl Core {
             new.control = self.config.control.clone();
         }
         if diff.evpn_changed {
-            warn!("SIGHUP: [evpn] changes (duplicate MAC detection) need a restart; ignored");
-            new.evpn = self.config.evpn;
+            // The speaker's view of the new file, as at start.
+            let detection = convert::speaker(&new, false).duplicate_mac;
+            match self.speaker.set_duplicate_mac_detection(detection).await {
+                Ok(()) => info!(
+                    from = ?self.config.evpn.duplicate_mac,
+                    to = ?new.evpn.duplicate_mac,
+                    "SIGHUP: [evpn.duplicate_mac] changed"
+                ),
+                Err(e) => {
+                    error!("SIGHUP: [evpn.duplicate_mac] not applied, the old settings stay: {e}");
+                    new.evpn = self.config.evpn;
+                }
+            }
         }
         if diff.log_changed && !self.reload_log(&new.log.level) {
             new.log = self.config.log.clone();
@@ -835,6 +846,8 @@ id = 10
 "#
         );
         let config = Config::parse(&toml, "t.toml").unwrap();
+        // On disk too, for SIGHUP tests to rewrite.
+        std::fs::write(dir.path().join("t.toml"), &toml).unwrap();
         let (sp, events, _task) = speaker::start(convert::speaker(&config, false))
             .await
             .unwrap();
@@ -1011,6 +1024,79 @@ id = 10
         // Deleted: the duplicate state goes with it.
         c.handle(Request::EndpointDel(key)).await.unwrap();
         assert!(c.speaker.duplicate_macs().await.unwrap().is_empty());
+        b.shutdown("test over").await.unwrap();
+    }
+
+    /// SIGHUP turning duplicate MAC detection off (RFC 7432 section 15.1)
+    /// releases a duplicate MAC at once: it is reported active, and when
+    /// the other side takes it again, adding the endpoint takes it back.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn sighup_turning_duplicate_mac_detection_off_releases_the_mac() {
+        let detection = "[evpn.duplicate_mac]\nmax_moves = 2\nwindow = 600\n";
+        let (mut c, b, _keep) = core_and_peer(detection).await;
+        let a = spec(10, 1, &[], "lo");
+        let key = a.key();
+        c.handle(Request::EndpointAdd(a.clone())).await.unwrap();
+        let ours: IpAddr = "10.0.0.1".parse().unwrap();
+        let seq_from = |from: IpAddr| {
+            let b = b.clone();
+            async move {
+                b.routes(RouteFilter {
+                    route_type: Some(2),
+                    vni: Some(10),
+                    best_only: false,
+                })
+                .await
+                .unwrap()
+                .iter()
+                .find(|r| r.nexthop == Some(from))
+                .map(|r| r.seq)
+            }
+        };
+        eventually("B has our MAC at 0", || async {
+            seq_from(ours).await == Some(0)
+        })
+        .await;
+        // Away and back: duplicate at the second move.
+        assert_eq!(b.originate_mac_ip(10, a.mac, None).await.unwrap(), 1);
+        eventually("our route withdrawn from B", || async {
+            seq_from(ours).await.is_none()
+        })
+        .await;
+        c.handle(Request::EndpointAdd(a.clone())).await.unwrap();
+        assert_eq!(endpoint_state(&mut c, key).await, EndpointState::Duplicate);
+
+        let path = c.opts.config_path.clone();
+        let toml = std::fs::read_to_string(&path).unwrap();
+        let off = toml.replace(detection, "[evpn.duplicate_mac]\nenabled = false\n");
+        std::fs::write(&path, off).unwrap();
+        c.reload().await;
+        assert_eq!(c.config.evpn.duplicate_mac, None);
+        assert!(c.speaker.duplicate_macs().await.unwrap().is_empty());
+        assert_eq!(endpoint_state(&mut c, key).await, EndpointState::Active);
+        // No detection any more: B takes it, adding the endpoint takes it back.
+        assert_eq!(b.originate_mac_ip(10, a.mac, None).await.unwrap(), 3);
+        eventually("our route withdrawn from B", || async {
+            seq_from(ours).await.is_none()
+        })
+        .await;
+        match c.handle(Request::EndpointAdd(a.clone())).await.unwrap() {
+            Response::Endpoint(e) => assert_eq!(e.state, EndpointState::Active),
+            other => panic!("{other:?}"),
+        }
+        eventually("our route back on B at 4", || async {
+            seq_from(ours).await == Some(4)
+        })
+        .await;
+
+        // And on again: the settings reach the RIB (moves counted anew).
+        std::fs::write(&path, &toml).unwrap();
+        c.reload().await;
+        assert_eq!(
+            c.config.evpn.duplicate_mac.map(|d| d.max_moves),
+            Some(2),
+            "detection back on"
+        );
         b.shutdown("test over").await.unwrap();
     }
 

@@ -215,6 +215,10 @@ pub(super) enum Request {
     DuplicateMacs {
         reply: oneshot::Sender<Vec<DuplicateMac>>,
     },
+    SetDuplicateMacDetection {
+        detection: Option<DupMacDetection>,
+        reply: oneshot::Sender<()>,
+    },
     Shutdown {
         message: String,
         reply: oneshot::Sender<()>,
@@ -339,6 +343,17 @@ impl SpeakerHandle {
     /// Local MACs found duplicate (RFC 7432 section 15.1), by VNI and MAC.
     pub async fn duplicate_macs(&self) -> Result<Vec<DuplicateMac>, SpeakerError> {
         self.ask(|reply| Request::DuplicateMacs { reply }).await
+    }
+
+    /// Changes duplicate MAC detection (RFC 7432 section 15.1) while
+    /// running; `None` turns it off and clears every duplicate MAC. See
+    /// [`crate::rib::Rib::set_duplicate_mac_detection`].
+    pub async fn set_duplicate_mac_detection(
+        &self,
+        detection: Option<DupMacDetection>,
+    ) -> Result<(), SpeakerError> {
+        self.ask(|reply| Request::SetDuplicateMacDetection { detection, reply })
+            .await
     }
 
     /// Sends Cease / Administrative Shutdown with `message` (RFC 9003) to

@@ -302,6 +302,11 @@ impl Speaker {
             Request::DuplicateMacs { reply } => {
                 let _ = reply.send(self.rib.duplicate_macs());
             }
+            Request::SetDuplicateMacDetection { detection, reply } => {
+                self.rib.set_duplicate_mac_detection(detection);
+                self.config.duplicate_mac = detection;
+                let _ = reply.send(());
+            }
             Request::Shutdown { .. } => {}
         }
     }
