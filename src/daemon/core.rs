@@ -21,13 +21,13 @@
 
 use super::endpoints::{self, EndpointError, Endpoints};
 use super::{convert, veth, DaemonOptions, LogFilter};
-use crate::config::{Config, ConfigDiff};
+use crate::config::{BgpConfig, Config, ConfigDiff};
 use crate::control::{
     Attach, ControlError, Endpoint, EndpointKey, EndpointSpec, EndpointState, FdbMac, FdbNeighbor,
     FdbVni, Request, Response, Summary, VniInfo,
 };
 use plane_bgp::rib::{RouteFilter, RouteSource};
-use plane_bgp::speaker::SpeakerHandle;
+use plane_bgp::speaker::{NeighborConfig as SpeakerNeighbor, SpeakerHandle};
 use plane_bgp::wire::MacAddr;
 use plane_dataplane::task::{ApplyReport, Dataplane};
 use plane_dataplane::Vni;
@@ -566,9 +566,14 @@ impl Core {
         })
     }
 
-    /// SIGHUP: re-reads the config file and applies what changed to the
-    /// neighbours and VNIs concerned only; the other sessions and VNIs are
-    /// untouched. An invalid file changes nothing.
+    /// SIGHUP: re-reads the config file and applies what changed: the
+    /// neighbours and VNIs concerned only (the other sessions and VNIs are
+    /// untouched; a neighbour whose hold time or description only changed
+    /// keeps its session), `[log] level`, `[evpn.duplicate_mac]`, and the
+    /// `[bgp]` timers (`hold_time`, `keepalive`, `connect_retry`) for the
+    /// sessions opened from then on. What needs a restart
+    /// ([`needs_restart`]) keeps its running value, with a warning naming
+    /// the keys. An invalid file changes nothing.
     pub async fn reload(&mut self) {
         let path = self.opts.config_path.clone();
         let mut new = match Config::load(&path) {
@@ -585,16 +590,41 @@ impl Core {
             info!("SIGHUP: config unchanged");
             return;
         }
-        if diff.bgp_changed || diff.underlay_changed || diff.control_changed {
+        let restart = needs_restart(&diff);
+        if !restart.is_empty() {
             warn!(
-                bgp = diff.bgp_changed,
-                underlay = diff.underlay_changed,
-                control = diff.control_changed,
-                "SIGHUP: [bgp], [underlay] and [control] changes need a restart; ignored"
+                keys = %restart.join(", "),
+                "SIGHUP: changing these needs a restart of planed; the running values stay"
             );
-            new.bgp = self.config.bgp.clone();
-            new.underlay = self.config.underlay;
-            new.control = self.config.control.clone();
+        }
+        // The running values of what needs a restart, the file's of the rest.
+        new.bgp = BgpConfig {
+            hold_time: new.bgp.hold_time,
+            keepalive: new.bgp.keepalive,
+            connect_retry: new.bgp.connect_retry,
+            ..self.config.bgp.clone()
+        };
+        new.underlay = self.config.underlay;
+        new.control = self.config.control.clone();
+        if new.bgp.hold_time != self.config.bgp.hold_time
+            || new.bgp.connect_retry != self.config.bgp.connect_retry
+        {
+            let s = convert::speaker(&new, false);
+            match self
+                .speaker
+                .set_session_timers(s.hold_time, s.connect_retry)
+                .await
+            {
+                Ok(()) => info!(
+                    hold_time = ?new.bgp.hold_time,
+                    connect_retry = ?new.bgp.connect_retry,
+                    "SIGHUP: [bgp] timers changed; sessions opened from now on use them"
+                ),
+                Err(e) => {
+                    error!("SIGHUP: [bgp] timers not applied, the old ones stay: {e}");
+                    new.bgp = self.config.bgp.clone();
+                }
+            }
         }
         if diff.evpn_changed {
             // The speaker's view of the new file, as at start.
@@ -638,16 +668,39 @@ impl Core {
                 warn!(neighbor = %n.address, "SIGHUP: {e}");
             }
         }
+        // A neighbour whose session settings changed is reset; one whose
+        // hold time or description only changed keeps its session.
+        let mut reset = Vec::new();
         for c in &diff.neighbors_changed {
+            let (old, new) = (convert::neighbor(&c.old), convert::neighbor(&c.new));
+            if old == new {
+                continue;
+            }
+            let hold_time_only = SpeakerNeighbor {
+                hold_time: new.hold_time,
+                ..old
+            } == new;
+            if hold_time_only {
+                match self
+                    .speaker
+                    .set_neighbor_hold_time(new.address, new.hold_time)
+                    .await
+                {
+                    Ok(()) => info!(
+                        neighbor = %new.address,
+                        hold_time = ?c.new.hold_time,
+                        "SIGHUP: hold time changed; the session's next OPEN proposes it"
+                    ),
+                    Err(e) => error!(neighbor = %new.address, "SIGHUP: {e}"),
+                }
+                continue;
+            }
             if let Err(e) = self.speaker.remove_neighbor(c.old.address).await {
                 warn!(neighbor = %c.old.address, "SIGHUP: {e}");
             }
+            reset.push(&c.new);
         }
-        for n in diff
-            .neighbors_added
-            .iter()
-            .chain(diff.neighbors_changed.iter().map(|c| &c.new))
-        {
+        for n in diff.neighbors_added.iter().chain(reset) {
             if let Err(e) = self.speaker.add_neighbor(convert::neighbor(n)).await {
                 error!(neighbor = %n.address, "SIGHUP: {e}");
             }
@@ -699,6 +752,23 @@ impl Core {
             }
         }
     }
+}
+
+/// The keys of `diff` that a running planed cannot take (a new listener,
+/// identity, VTEP, control socket; or a value read only at start), as the
+/// file names them (`bgp.asn`). Everything else SIGHUP applies.
+fn needs_restart(diff: &ConfigDiff) -> Vec<String> {
+    // The speaker takes these for the sessions it opens from now on;
+    // keepalive follows the hold time (a third of the negotiated one).
+    const LIVE_BGP: [&str; 3] = ["hold_time", "keepalive", "connect_retry"];
+    let bgp = diff
+        .bgp_keys
+        .iter()
+        .filter(|k| !LIVE_BGP.contains(k))
+        .map(|k| format!("bgp.{k}"));
+    let underlay = diff.underlay_keys.iter().map(|k| format!("underlay.{k}"));
+    let control = diff.control_keys.iter().map(|k| format!("control.{k}"));
+    bgp.chain(underlay).chain(control).collect()
 }
 
 /// The RIB's view of local MACs ([`Core::states`]).
@@ -1098,6 +1168,105 @@ id = 10
             "detection back on"
         );
         b.shutdown("test over").await.unwrap();
+    }
+
+    /// The hold time of the next OPEN the core's speaker sends on a
+    /// connection accepted by `l` (the neighbour's side, 127.0.0.2), and
+    /// the connection (kept open: the session waits in OpenSent).
+    async fn next_open_hold_time(l: &tokio::net::TcpListener) -> (u16, tokio::net::TcpStream) {
+        use plane_bgp::wire::{decode_message, frame, Message, SessionParams};
+        use tokio::io::AsyncReadExt;
+        let deadline = Duration::from_secs(20);
+        let (mut io, _) = tokio::time::timeout(deadline, l.accept())
+            .await
+            .expect("the speaker connects within 20 s")
+            .unwrap();
+        let mut buf = Vec::new();
+        loop {
+            if let Some(n) = frame(&buf, 4096).unwrap() {
+                match decode_message(&buf[..n], &SessionParams::default()).unwrap() {
+                    Message::Open(o) => return (o.hold_time, io),
+                    other => panic!("expected an OPEN, got {other:?}"),
+                }
+            }
+            let read = tokio::time::timeout(deadline, io.read_buf(&mut buf))
+                .await
+                .expect("an OPEN within 20 s")
+                .unwrap();
+            assert!(read > 0, "closed before the OPEN");
+        }
+    }
+
+    /// SIGHUP with new `[bgp]` timers and a neighbour's hold time: no
+    /// session is reset, the next OPEN proposes the new hold time; a
+    /// changed `asn` or `listen` is not taken (it needs a restart).
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn sighup_applies_timers_to_the_next_open_without_a_reset() {
+        let dir = tempfile::tempdir().unwrap();
+        let (pa, pb) = (free_port("127.0.0.1"), free_port("127.0.0.2"));
+        let toml = |bgp: &str, neighbor: &str| {
+            format!(
+                "[bgp]\nrouter_id = \"10.0.0.1\"\nlisten = \"127.0.0.1:{pa}\"\n\
+                 connect_retry = 1\n{bgp}[[bgp.neighbor]]\naddress = \"127.0.0.2\"\n\
+                 remote_asn = 65000\nport = {pb}\n{neighbor}[underlay]\nlocal_ip = \"10.0.0.1\"\n"
+            )
+        };
+        let path = dir.path().join("t.toml");
+        let config = Config::parse(&toml("asn = 65000\n", ""), "t.toml").unwrap();
+        let (sp, _events, _task) = speaker::start(convert::speaker(&config, false))
+            .await
+            .unwrap();
+        let (dp, _dp_events, _ops) = Dataplane::recording().await;
+        let opts = DaemonOptions {
+            config_path: path.clone(),
+            state_file: dir.path().join("endpoints.json"),
+            log: LogFilter::default(),
+        };
+        let l = tokio::net::TcpListener::bind(("127.0.0.2", pb))
+            .await
+            .unwrap();
+        let mut c = Core::new(config, opts, sp, dp);
+        c.start(Vec::new()).await;
+        let (hold, first) = next_open_hold_time(&l).await;
+        assert_eq!(hold, 90, "the default");
+
+        std::fs::write(&path, toml("hold_time = 30\nasn = 65001\n", "")).unwrap();
+        c.reload().await;
+        assert_eq!(c.config.bgp.hold_time, Duration::from_secs(30));
+        assert_eq!(c.config.bgp.asn, 65000, "asn needs a restart");
+        // The next session proposes the new [bgp] hold time.
+        drop(first);
+        let (hold, second) = next_open_hold_time(&l).await;
+        assert_eq!(hold, 30);
+
+        std::fs::write(
+            &path,
+            toml(
+                "asn = 65000\nhold_time = 30\n",
+                "hold_time = 15\ndescription = \"rack 2\"\n",
+            ),
+        )
+        .unwrap();
+        c.reload().await;
+        assert_eq!(
+            c.config.neighbors[0].hold_time,
+            Some(Duration::from_secs(15))
+        );
+        // Not reset: the session still waits in OpenSent on the second
+        // connection (a reset would close it and connect anew).
+        let ns = c.speaker.neighbors().await.unwrap();
+        assert_eq!(ns[0].state, plane_bgp::fsm::State::OpenSent, "{ns:?}");
+        assert!(
+            tokio::time::timeout(Duration::from_millis(200), l.accept())
+                .await
+                .is_err(),
+            "no new connection: the session was not reset"
+        );
+        // The next session proposes the neighbour's hold time.
+        drop(second);
+        let (hold, _third) = next_open_hold_time(&l).await;
+        assert_eq!(hold, 15);
+        c.speaker.shutdown("test over").await.unwrap();
     }
 
     async fn code(c: &mut Core, s: EndpointSpec) -> ErrorCode {
