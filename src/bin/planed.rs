@@ -48,6 +48,7 @@ fn main() -> ExitCode {
         println!("{}: OK: {}", cli.config.display(), config.summary());
         return ExitCode::SUCCESS;
     }
+    let socket_overridden = cli.socket.is_some();
     if let Some(socket) = cli.socket {
         config.control.socket = socket;
     }
@@ -62,6 +63,7 @@ fn main() -> ExitCode {
         config_path: cli.config.clone(),
         state_file: cli.state_file,
         log,
+        socket_overridden,
     };
     match plane::daemon::run(config, opts) {
         Ok(()) => ExitCode::SUCCESS,

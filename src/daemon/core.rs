@@ -583,8 +583,10 @@ impl Core {
                 return;
             }
         };
-        // --socket / PLANE_SOCKET overrode the file at start; keep it.
-        new.control.socket = self.config.control.socket.clone();
+        if self.opts.socket_overridden {
+            // --socket / PLANE_SOCKET overrode the file at start; keep it.
+            new.control.socket = self.config.control.socket.clone();
+        }
         let diff = ConfigDiff::between(&self.config, &new);
         if diff.is_empty() {
             info!("SIGHUP: config unchanged");
@@ -827,6 +829,7 @@ id = 20
             config_path: dir.join("t.toml"),
             state_file: dir.join("endpoints.json"),
             log: super::super::LogFilter::default(),
+            socket_overridden: false,
         };
         let mut c = Core::new(config, opts, sp, dp);
         c.start(Vec::new()).await;
@@ -926,6 +929,7 @@ id = 10
             config_path: dir.path().join("t.toml"),
             state_file: dir.path().join("endpoints.json"),
             log: super::super::LogFilter::default(),
+            socket_overridden: false,
         };
         let mut c = Core::new(config, opts, sp, dp);
         c.start(Vec::new()).await;
@@ -1221,6 +1225,7 @@ id = 10
             config_path: path.clone(),
             state_file: dir.path().join("endpoints.json"),
             log: LogFilter::default(),
+            socket_overridden: false,
         };
         let l = tokio::net::TcpListener::bind(("127.0.0.2", pb))
             .await
@@ -1267,6 +1272,35 @@ id = 10
         let (hold, _third) = next_open_hold_time(&l).await;
         assert_eq!(hold, 15);
         c.speaker.shutdown("test over").await.unwrap();
+    }
+
+    /// What SIGHUP cannot take is named key by key; the timers are not.
+    #[test]
+    fn needs_restart_names_the_keys_a_reload_cannot_take() {
+        let old = Config::parse(TOML, "t.toml").unwrap();
+        let text = TOML
+            .replace(
+                "asn = 65000",
+                "asn = 65001\nhold_time = 30\nconnect_retry = 2",
+            )
+            .replace("[underlay]\n", "[underlay]\nmtu = 9000\n");
+        let text = format!("{text}[control]\nsocket = \"/run/other.sock\"\n");
+        let new = Config::parse(&text, "t.toml").unwrap();
+        assert_eq!(
+            needs_restart(&ConfigDiff::between(&old, &new)),
+            ["bgp.asn", "underlay.mtu", "control.socket"]
+        );
+    }
+
+    /// A reload with another `[control] socket` keeps the running one.
+    #[tokio::test]
+    async fn sighup_keeps_the_running_control_socket() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut c = core(dir.path()).await;
+        let running = c.config.control.socket.clone();
+        write_config(dir.path(), "[control]\nsocket = \"/run/other.sock\"\n");
+        c.reload().await;
+        assert_eq!(c.config.control.socket, running);
     }
 
     async fn code(c: &mut Core, s: EndpointSpec) -> ErrorCode {

@@ -69,6 +69,9 @@ pub struct DaemonOptions {
     pub state_file: PathBuf,
     /// The running log filter, which SIGHUP changes with `[log] level`.
     pub log: LogFilter,
+    /// `--socket` / `PLANE_SOCKET` replaced `[control] socket`: a reload
+    /// ignores the file's value instead of asking for a restart.
+    pub socket_overridden: bool,
 }
 
 /// The log filter of the running subscriber (`[log] level`, or
