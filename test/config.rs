@@ -747,3 +747,43 @@ fn reload_diff_reports_an_evpn_change() {
     assert!(d.evpn_changed && !d.bgp_changed);
     assert!(ConfigDiff::between(&old, &old).is_empty());
 }
+
+#[test]
+fn reload_diff_names_the_global_keys_that_changed() {
+    let old = parse(MINIMAL);
+    let new = parse(
+        r#"[bgp]
+asn = 65001
+router_id = "10.0.0.1"
+hold_time = 30
+connect_retry = 2
+[bgp.graceful_restart]
+stale_time = 100
+[underlay]
+local_ip = "10.0.0.1"
+mtu = 9000
+[control]
+group = "plane"
+[log]
+level = "debug"
+"#,
+    );
+    let d = ConfigDiff::between(&old, &new);
+    // keepalive follows hold_time when not written (a third of it).
+    assert_eq!(
+        d.bgp_keys,
+        [
+            "asn",
+            "hold_time",
+            "keepalive",
+            "connect_retry",
+            "graceful_restart"
+        ]
+    );
+    assert_eq!(d.underlay_keys, ["mtu"]);
+    assert_eq!(d.control_keys, ["group"]);
+    assert!(d.bgp_changed && d.underlay_changed && d.control_changed && d.log_changed);
+    assert!(!d.evpn_changed);
+    let same = ConfigDiff::between(&old, &old);
+    assert!(same.bgp_keys.is_empty() && same.underlay_keys.is_empty());
+}

@@ -930,3 +930,72 @@ fn proxy_mode_answers_arp_nd_from_userspace() {
         }
     }
 }
+
+/// SIGHUP with a changed `[log] level` changes what a running planed logs,
+/// both ways. planed is started here without `PLANE_LOG` (which would
+/// override the file); a single host, no session needed.
+#[test]
+fn sighup_changes_the_log_level() {
+    require_root!();
+    use nix::sys::signal::Signal::SIGHUP;
+    let underlay = Underlay::new().expect("underlay");
+    let spec = HostSpec {
+        idx: 1,
+        peers: Vec::new(),
+        vnis: vec![10],
+        flood: Vec::new(),
+        hold_time: HOLD,
+    };
+    let mut h = Host::new(&underlay, spec.clone()).expect("host");
+    let write = |h: &Host, extra: &str| {
+        let toml = format!("{}{extra}", spec.toml(&h.dir));
+        std::fs::write(h.config_path(), toml).expect("config");
+    };
+    write(&h, "[log]\nlevel = \"warn\"\n");
+    let log = std::fs::File::create(h.log_path()).expect("log file");
+    let mut cmd = h.ns.command(plane_test::workspace_bin("planed"));
+    cmd.arg("--config")
+        .arg(h.config_path())
+        .arg("--state-file")
+        .arg(h.state_file())
+        .env_remove("PLANE_LOG")
+        .stdin(std::process::Stdio::null())
+        .stdout(log.try_clone().expect("log file"))
+        .stderr(log);
+    h.planed = Some(plane_test::Child::spawn(cmd, "planed h1").expect("planed"));
+    poll_until("planed h1 control socket", WAIT, || {
+        h.planectl(&["show", "summary"]).ok()
+    })
+    .unwrap_or_else(|e| panic!("{e}\n{}", h.log()));
+    let wait_for = |what: &str, n: usize| {
+        poll_until(&format!("{n} x {what:?} in the log"), WAIT, || {
+            (h.log().matches(what).count() >= n).then_some(())
+        })
+        .unwrap_or_else(|e| panic!("{e}\n--- log ---\n{}", h.log()))
+    };
+
+    // warn → info: the reload's own info lines appear.
+    write(&h, "[log]\nlevel = \"info\"\n");
+    h.signal(SIGHUP).expect("SIGHUP");
+    wait_for("SIGHUP: config reloaded", 1);
+    let log = h.log();
+    assert!(log.contains("[log] level changed"), "{log}");
+    // Logged before the SIGHUP was handled, at info: filtered out then.
+    assert!(!log.contains("planed running"), "{log}");
+
+    // info → warn: a later reload's info lines are gone. An invalid file
+    // (error, shown at warn) marks when that reload is over.
+    write(&h, "[log]\nlevel = \"warn\"\n[[vni]]\nid = 20\n");
+    h.signal(SIGHUP).expect("SIGHUP");
+    wait_for("[log] level changed", 2);
+    poll_until("br20 on h1", WAIT, || {
+        h.ns.ip(&["link", "show", "br20"]).ok()
+    })
+    .expect("the rest of the reload applied");
+    write(&h, "[bgp\n");
+    h.signal(SIGHUP).expect("SIGHUP");
+    wait_for("config not reloaded", 1);
+    let log = h.log();
+    assert_eq!(log.matches("SIGHUP: config reloaded").count(), 1, "{log}");
+    assert!(!log.contains("vni=20"), "VNI 20's info line: {log}");
+}

@@ -48,16 +48,22 @@ fn main() -> ExitCode {
         println!("{}: OK: {}", cli.config.display(), config.summary());
         return ExitCode::SUCCESS;
     }
+    let socket_overridden = cli.socket.is_some();
     if let Some(socket) = cli.socket {
         config.control.socket = socket;
     }
-    if let Err(e) = init_logging(&config.log.level) {
-        eprintln!("planed: {e}");
-        return ExitCode::from(1);
-    }
+    let log = match plane::daemon::LogFilter::init(&config.log.level) {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!("planed: {e}");
+            return ExitCode::from(1);
+        }
+    };
     let opts = plane::daemon::DaemonOptions {
         config_path: cli.config.clone(),
         state_file: cli.state_file,
+        log,
+        socket_overridden,
     };
     match plane::daemon::run(config, opts) {
         Ok(()) => ExitCode::SUCCESS,
@@ -66,24 +72,4 @@ fn main() -> ExitCode {
             ExitCode::from(1)
         }
     }
-}
-
-/// Logs to stderr; `PLANE_LOG` (tracing filter syntax) overrides the
-/// configured level.
-fn init_logging(configured: &str) -> Result<(), String> {
-    use tracing_subscriber::EnvFilter;
-    let (filter, source) = match std::env::var("PLANE_LOG") {
-        Ok(f) if !f.is_empty() => (f, "PLANE_LOG"),
-        _ => (configured.to_string(), "[log] level"),
-    };
-    let filter = EnvFilter::builder()
-        .parse(&filter)
-        .map_err(|e| format!("{source}: invalid tracing filter {filter:?}: {e}"))?;
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        // Colours only for people: a journal, a file or a pipe gets plain text.
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .try_init()
-        .map_err(|e| format!("cannot set up logging: {e}"))
 }

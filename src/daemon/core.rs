@@ -20,14 +20,14 @@
 //! and the endpoint is reported [`EndpointState::Duplicate`].
 
 use super::endpoints::{self, EndpointError, Endpoints};
-use super::{convert, veth, DaemonOptions};
-use crate::config::{Config, ConfigDiff};
+use super::{convert, veth, DaemonOptions, LogFilter};
+use crate::config::{BgpConfig, Config, ConfigDiff};
 use crate::control::{
     Attach, ControlError, Endpoint, EndpointKey, EndpointSpec, EndpointState, FdbMac, FdbNeighbor,
     FdbVni, Request, Response, Summary, VniInfo,
 };
 use plane_bgp::rib::{RouteFilter, RouteSource};
-use plane_bgp::speaker::SpeakerHandle;
+use plane_bgp::speaker::{NeighborConfig as SpeakerNeighbor, SpeakerHandle};
 use plane_bgp::wire::MacAddr;
 use plane_dataplane::task::{ApplyReport, Dataplane};
 use plane_dataplane::Vni;
@@ -566,9 +566,14 @@ impl Core {
         })
     }
 
-    /// SIGHUP: re-reads the config file and applies what changed to the
-    /// neighbours and VNIs concerned only; the other sessions and VNIs are
-    /// untouched. An invalid file changes nothing.
+    /// SIGHUP: re-reads the config file and applies what changed: the
+    /// neighbours and VNIs concerned only (the other sessions and VNIs are
+    /// untouched; a neighbour whose hold time or description only changed
+    /// keeps its session), `[log] level`, `[evpn.duplicate_mac]`, and the
+    /// `[bgp]` timers (`hold_time`, `keepalive`, `connect_retry`) for the
+    /// sessions opened from then on. What needs a restart
+    /// ([`needs_restart`]) keeps its running value, with a warning naming
+    /// the keys. An invalid file changes nothing.
     pub async fn reload(&mut self) {
         let path = self.opts.config_path.clone();
         let mut new = match Config::load(&path) {
@@ -578,27 +583,68 @@ impl Core {
                 return;
             }
         };
-        // --socket / PLANE_SOCKET overrode the file at start; keep it.
-        new.control.socket = self.config.control.socket.clone();
+        if self.opts.socket_overridden {
+            // --socket / PLANE_SOCKET overrode the file at start; keep it.
+            new.control.socket = self.config.control.socket.clone();
+        }
         let diff = ConfigDiff::between(&self.config, &new);
         if diff.is_empty() {
             info!("SIGHUP: config unchanged");
             return;
         }
-        if diff.bgp_changed || diff.underlay_changed || diff.control_changed {
+        let restart = needs_restart(&diff);
+        if !restart.is_empty() {
             warn!(
-                bgp = diff.bgp_changed,
-                underlay = diff.underlay_changed,
-                control = diff.control_changed,
-                "SIGHUP: [bgp], [underlay] and [control] changes need a restart; ignored"
+                keys = %restart.join(", "),
+                "SIGHUP: changing these needs a restart of planed; the running values stay"
             );
-            new.bgp = self.config.bgp.clone();
-            new.underlay = self.config.underlay;
-            new.control = self.config.control.clone();
+        }
+        // The running values of what needs a restart, the file's of the rest.
+        new.bgp = BgpConfig {
+            hold_time: new.bgp.hold_time,
+            keepalive: new.bgp.keepalive,
+            connect_retry: new.bgp.connect_retry,
+            ..self.config.bgp.clone()
+        };
+        new.underlay = self.config.underlay;
+        new.control = self.config.control.clone();
+        if new.bgp.hold_time != self.config.bgp.hold_time
+            || new.bgp.connect_retry != self.config.bgp.connect_retry
+        {
+            let s = convert::speaker(&new, false);
+            match self
+                .speaker
+                .set_session_timers(s.hold_time, s.connect_retry)
+                .await
+            {
+                Ok(()) => info!(
+                    hold_time = ?new.bgp.hold_time,
+                    connect_retry = ?new.bgp.connect_retry,
+                    "SIGHUP: [bgp] timers changed; sessions opened from now on use them"
+                ),
+                Err(e) => {
+                    error!("SIGHUP: [bgp] timers not applied, the old ones stay: {e}");
+                    new.bgp = self.config.bgp.clone();
+                }
+            }
         }
         if diff.evpn_changed {
-            warn!("SIGHUP: [evpn] changes (duplicate MAC detection) need a restart; ignored");
-            new.evpn = self.config.evpn;
+            // The speaker's view of the new file, as at start.
+            let detection = convert::speaker(&new, false).duplicate_mac;
+            match self.speaker.set_duplicate_mac_detection(detection).await {
+                Ok(()) => info!(
+                    from = ?self.config.evpn.duplicate_mac,
+                    to = ?new.evpn.duplicate_mac,
+                    "SIGHUP: [evpn.duplicate_mac] changed"
+                ),
+                Err(e) => {
+                    error!("SIGHUP: [evpn.duplicate_mac] not applied, the old settings stay: {e}");
+                    new.evpn = self.config.evpn;
+                }
+            }
+        }
+        if diff.log_changed && !self.reload_log(&new.log.level) {
+            new.log = self.config.log.clone();
         }
         // Removed VNIs first, while the speaker still knows them, so that
         // their endpoints' routes and their type-3 route are withdrawn.
@@ -624,22 +670,42 @@ impl Core {
                 warn!(neighbor = %n.address, "SIGHUP: {e}");
             }
         }
+        // A neighbour whose session settings changed is reset; one whose
+        // hold time or description only changed keeps its session.
+        let mut reset = Vec::new();
         for c in &diff.neighbors_changed {
+            let (old, new) = (convert::neighbor(&c.old), convert::neighbor(&c.new));
+            if old == new {
+                continue;
+            }
+            let hold_time_only = SpeakerNeighbor {
+                hold_time: new.hold_time,
+                ..old
+            } == new;
+            if hold_time_only {
+                match self
+                    .speaker
+                    .set_neighbor_hold_time(new.address, new.hold_time)
+                    .await
+                {
+                    Ok(()) => info!(
+                        neighbor = %new.address,
+                        hold_time = ?c.new.hold_time,
+                        "SIGHUP: hold time changed; the session's next OPEN proposes it"
+                    ),
+                    Err(e) => error!(neighbor = %new.address, "SIGHUP: {e}"),
+                }
+                continue;
+            }
             if let Err(e) = self.speaker.remove_neighbor(c.old.address).await {
                 warn!(neighbor = %c.old.address, "SIGHUP: {e}");
             }
+            reset.push(&c.new);
         }
-        for n in diff
-            .neighbors_added
-            .iter()
-            .chain(diff.neighbors_changed.iter().map(|c| &c.new))
-        {
+        for n in diff.neighbors_added.iter().chain(reset) {
             if let Err(e) = self.speaker.add_neighbor(convert::neighbor(n)).await {
                 error!(neighbor = %n.address, "SIGHUP: {e}");
             }
-        }
-        if diff.log_changed {
-            warn!("SIGHUP: [log] changes need a restart (or PLANE_LOG); ignored");
         }
         info!(
             neighbors_added = diff.neighbors_added.len(),
@@ -652,6 +718,59 @@ impl Core {
         );
         self.save();
     }
+
+    /// SIGHUP with a changed `[log] level`: the running filter becomes
+    /// `level`, unless `PLANE_LOG` overrides the file. Returns false when
+    /// the old filter stays because the new one could not be applied.
+    fn reload_log(&self, level: &str) -> bool {
+        let old = &self.config.log.level;
+        if let Some(env) = self.opts.log.env_override() {
+            info!(plane_log = %env, "SIGHUP: PLANE_LOG overrides [log] level; log filter unchanged");
+            return true;
+        }
+        // The parser checked it already; a filter that fails here is
+        // reported, not half applied.
+        if let Err(e) = LogFilter::parse(level) {
+            error!("SIGHUP: [log] level not applied, {old:?} stays: {e}");
+            return false;
+        }
+        // Said under the filter that shows it: the old one when it shows
+        // info, else the new one (`warn` → `debug` and `debug` → `warn`
+        // both leave the line).
+        let said_before = tracing::enabled!(tracing::Level::INFO);
+        if said_before {
+            info!(from = %old, to = %level, "SIGHUP: [log] level changed");
+        }
+        match self.opts.log.set(level) {
+            Ok(()) => {
+                if !said_before {
+                    info!(from = %old, to = %level, "SIGHUP: [log] level changed");
+                }
+                true
+            }
+            Err(e) => {
+                error!("SIGHUP: [log] level {level:?} not applied, {old:?} stays: {e}");
+                false
+            }
+        }
+    }
+}
+
+/// The keys of `diff` that a running planed cannot take (a new listener,
+/// identity, VTEP, control socket; or a value read only at start), as the
+/// file names them (`bgp.asn`). Everything else SIGHUP applies.
+fn needs_restart(diff: &ConfigDiff) -> Vec<String> {
+    // The speaker takes these for the sessions it opens from now on;
+    // keepalive follows the hold time (a third of the negotiated one).
+    const LIVE_BGP: [&str; 3] = ["hold_time", "keepalive", "connect_retry"];
+    let bgp = diff
+        .bgp_keys
+        .iter()
+        .filter(|k| !LIVE_BGP.contains(k))
+        .map(|k| format!("bgp.{k}"));
+    let underlay = diff.underlay_keys.iter().map(|k| format!("underlay.{k}"));
+    let control = diff.control_keys.iter().map(|k| format!("control.{k}"));
+    bgp.chain(underlay).chain(control).collect()
 }
 
 /// The RIB's view of local MACs ([`Core::states`]).
@@ -709,6 +828,8 @@ id = 20
         let opts = DaemonOptions {
             config_path: dir.join("t.toml"),
             state_file: dir.join("endpoints.json"),
+            log: super::super::LogFilter::default(),
+            socket_overridden: false,
         };
         let mut c = Core::new(config, opts, sp, dp);
         c.start(Vec::new()).await;
@@ -798,6 +919,8 @@ id = 10
 "#
         );
         let config = Config::parse(&toml, "t.toml").unwrap();
+        // On disk too, for SIGHUP tests to rewrite.
+        std::fs::write(dir.path().join("t.toml"), &toml).unwrap();
         let (sp, events, _task) = speaker::start(convert::speaker(&config, false))
             .await
             .unwrap();
@@ -805,6 +928,8 @@ id = 10
         let opts = DaemonOptions {
             config_path: dir.path().join("t.toml"),
             state_file: dir.path().join("endpoints.json"),
+            log: super::super::LogFilter::default(),
+            socket_overridden: false,
         };
         let mut c = Core::new(config, opts, sp, dp);
         c.start(Vec::new()).await;
@@ -976,6 +1101,208 @@ id = 10
         b.shutdown("test over").await.unwrap();
     }
 
+    /// SIGHUP turning duplicate MAC detection off (RFC 7432 section 15.1)
+    /// releases a duplicate MAC at once: it is reported active, and when
+    /// the other side takes it again, adding the endpoint takes it back.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn sighup_turning_duplicate_mac_detection_off_releases_the_mac() {
+        let detection = "[evpn.duplicate_mac]\nmax_moves = 2\nwindow = 600\n";
+        let (mut c, b, _keep) = core_and_peer(detection).await;
+        let a = spec(10, 1, &[], "lo");
+        let key = a.key();
+        c.handle(Request::EndpointAdd(a.clone())).await.unwrap();
+        let ours: IpAddr = "10.0.0.1".parse().unwrap();
+        let seq_from = |from: IpAddr| {
+            let b = b.clone();
+            async move {
+                b.routes(RouteFilter {
+                    route_type: Some(2),
+                    vni: Some(10),
+                    best_only: false,
+                })
+                .await
+                .unwrap()
+                .iter()
+                .find(|r| r.nexthop == Some(from))
+                .map(|r| r.seq)
+            }
+        };
+        eventually("B has our MAC at 0", || async {
+            seq_from(ours).await == Some(0)
+        })
+        .await;
+        // Away and back: duplicate at the second move.
+        assert_eq!(b.originate_mac_ip(10, a.mac, None).await.unwrap(), 1);
+        eventually("our route withdrawn from B", || async {
+            seq_from(ours).await.is_none()
+        })
+        .await;
+        c.handle(Request::EndpointAdd(a.clone())).await.unwrap();
+        assert_eq!(endpoint_state(&mut c, key).await, EndpointState::Duplicate);
+
+        let path = c.opts.config_path.clone();
+        let toml = std::fs::read_to_string(&path).unwrap();
+        let off = toml.replace(detection, "[evpn.duplicate_mac]\nenabled = false\n");
+        std::fs::write(&path, off).unwrap();
+        c.reload().await;
+        assert_eq!(c.config.evpn.duplicate_mac, None);
+        assert!(c.speaker.duplicate_macs().await.unwrap().is_empty());
+        assert_eq!(endpoint_state(&mut c, key).await, EndpointState::Active);
+        // No detection any more: B takes it, adding the endpoint takes it back.
+        assert_eq!(b.originate_mac_ip(10, a.mac, None).await.unwrap(), 3);
+        eventually("our route withdrawn from B", || async {
+            seq_from(ours).await.is_none()
+        })
+        .await;
+        match c.handle(Request::EndpointAdd(a.clone())).await.unwrap() {
+            Response::Endpoint(e) => assert_eq!(e.state, EndpointState::Active),
+            other => panic!("{other:?}"),
+        }
+        eventually("our route back on B at 4", || async {
+            seq_from(ours).await == Some(4)
+        })
+        .await;
+
+        // And on again: the settings reach the RIB (moves counted anew).
+        std::fs::write(&path, &toml).unwrap();
+        c.reload().await;
+        assert_eq!(
+            c.config.evpn.duplicate_mac.map(|d| d.max_moves),
+            Some(2),
+            "detection back on"
+        );
+        b.shutdown("test over").await.unwrap();
+    }
+
+    /// The hold time of the next OPEN the core's speaker sends on a
+    /// connection accepted by `l` (the neighbour's side, 127.0.0.2), and
+    /// the connection (kept open: the session waits in OpenSent).
+    async fn next_open_hold_time(l: &tokio::net::TcpListener) -> (u16, tokio::net::TcpStream) {
+        use plane_bgp::wire::{decode_message, frame, Message, SessionParams};
+        use tokio::io::AsyncReadExt;
+        let deadline = Duration::from_secs(20);
+        let (mut io, _) = tokio::time::timeout(deadline, l.accept())
+            .await
+            .expect("the speaker connects within 20 s")
+            .unwrap();
+        let mut buf = Vec::new();
+        loop {
+            if let Some(n) = frame(&buf, 4096).unwrap() {
+                match decode_message(&buf[..n], &SessionParams::default()).unwrap() {
+                    Message::Open(o) => return (o.hold_time, io),
+                    other => panic!("expected an OPEN, got {other:?}"),
+                }
+            }
+            let read = tokio::time::timeout(deadline, io.read_buf(&mut buf))
+                .await
+                .expect("an OPEN within 20 s")
+                .unwrap();
+            assert!(read > 0, "closed before the OPEN");
+        }
+    }
+
+    /// SIGHUP with new `[bgp]` timers and a neighbour's hold time: no
+    /// session is reset, the next OPEN proposes the new hold time; a
+    /// changed `asn` or `listen` is not taken (it needs a restart).
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn sighup_applies_timers_to_the_next_open_without_a_reset() {
+        let dir = tempfile::tempdir().unwrap();
+        let (pa, pb) = (free_port("127.0.0.1"), free_port("127.0.0.2"));
+        let toml = |bgp: &str, neighbor: &str| {
+            format!(
+                "[bgp]\nrouter_id = \"10.0.0.1\"\nlisten = \"127.0.0.1:{pa}\"\n\
+                 connect_retry = 1\n{bgp}[[bgp.neighbor]]\naddress = \"127.0.0.2\"\n\
+                 remote_asn = 65000\nport = {pb}\n{neighbor}[underlay]\nlocal_ip = \"10.0.0.1\"\n"
+            )
+        };
+        let path = dir.path().join("t.toml");
+        let config = Config::parse(&toml("asn = 65000\n", ""), "t.toml").unwrap();
+        let (sp, _events, _task) = speaker::start(convert::speaker(&config, false))
+            .await
+            .unwrap();
+        let (dp, _dp_events, _ops) = Dataplane::recording().await;
+        let opts = DaemonOptions {
+            config_path: path.clone(),
+            state_file: dir.path().join("endpoints.json"),
+            log: LogFilter::default(),
+            socket_overridden: false,
+        };
+        let l = tokio::net::TcpListener::bind(("127.0.0.2", pb))
+            .await
+            .unwrap();
+        let mut c = Core::new(config, opts, sp, dp);
+        c.start(Vec::new()).await;
+        let (hold, first) = next_open_hold_time(&l).await;
+        assert_eq!(hold, 90, "the default");
+
+        std::fs::write(&path, toml("hold_time = 30\nasn = 65001\n", "")).unwrap();
+        c.reload().await;
+        assert_eq!(c.config.bgp.hold_time, Duration::from_secs(30));
+        assert_eq!(c.config.bgp.asn, 65000, "asn needs a restart");
+        // The next session proposes the new [bgp] hold time.
+        drop(first);
+        let (hold, second) = next_open_hold_time(&l).await;
+        assert_eq!(hold, 30);
+
+        std::fs::write(
+            &path,
+            toml(
+                "asn = 65000\nhold_time = 30\n",
+                "hold_time = 15\ndescription = \"rack 2\"\n",
+            ),
+        )
+        .unwrap();
+        c.reload().await;
+        assert_eq!(
+            c.config.neighbors[0].hold_time,
+            Some(Duration::from_secs(15))
+        );
+        // Not reset: the session still waits in OpenSent on the second
+        // connection (a reset would close it and connect anew).
+        let ns = c.speaker.neighbors().await.unwrap();
+        assert_eq!(ns[0].state, plane_bgp::fsm::State::OpenSent, "{ns:?}");
+        assert!(
+            tokio::time::timeout(Duration::from_millis(200), l.accept())
+                .await
+                .is_err(),
+            "no new connection: the session was not reset"
+        );
+        // The next session proposes the neighbour's hold time.
+        drop(second);
+        let (hold, _third) = next_open_hold_time(&l).await;
+        assert_eq!(hold, 15);
+        c.speaker.shutdown("test over").await.unwrap();
+    }
+
+    /// What SIGHUP cannot take is named key by key; the timers are not.
+    #[test]
+    fn needs_restart_names_the_keys_a_reload_cannot_take() {
+        let old = Config::parse(TOML, "t.toml").unwrap();
+        let text = TOML
+            .replace(
+                "asn = 65000",
+                "asn = 65001\nhold_time = 30\nconnect_retry = 2",
+            )
+            .replace("[underlay]\n", "[underlay]\nmtu = 9000\n");
+        let text = format!("{text}[control]\nsocket = \"/run/other.sock\"\n");
+        let new = Config::parse(&text, "t.toml").unwrap();
+        assert_eq!(
+            needs_restart(&ConfigDiff::between(&old, &new)),
+            ["bgp.asn", "underlay.mtu", "control.socket"]
+        );
+    }
+
+    /// A reload with another `[control] socket` keeps the running one.
+    #[tokio::test]
+    async fn sighup_keeps_the_running_control_socket() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut c = core(dir.path()).await;
+        let running = c.config.control.socket.clone();
+        write_config(dir.path(), "[control]\nsocket = \"/run/other.sock\"\n");
+        c.reload().await;
+        assert_eq!(c.config.control.socket, running);
+    }
+
     async fn code(c: &mut Core, s: EndpointSpec) -> ErrorCode {
         c.handle(Request::EndpointAdd(s)).await.unwrap_err().code
     }
@@ -1035,5 +1362,67 @@ id = 10
             .await
             .unwrap();
         assert!(matches!(eps, Response::Endpoints(ref v) if v.is_empty()));
+    }
+
+    /// A core whose log filter is a reload layer starting at `start`,
+    /// installed for this thread; the guard keeps it installed.
+    async fn core_with_log_filter(
+        dir: &std::path::Path,
+        start: &str,
+        env: Option<&str>,
+    ) -> (Core, tracing::subscriber::DefaultGuard) {
+        use tracing_subscriber::layer::SubscriberExt;
+        let (layer, handle) =
+            tracing_subscriber::reload::Layer::new(LogFilter::parse(start).unwrap());
+        let guard = tracing::subscriber::set_default(tracing_subscriber::registry().with(layer));
+        let mut c = core(dir).await;
+        c.opts.log = LogFilter {
+            env: env.map(str::to_string),
+            ..LogFilter::from_handle(handle)
+        };
+        (c, guard)
+    }
+
+    fn write_config(dir: &std::path::Path, extra: &str) {
+        std::fs::write(dir.join("t.toml"), format!("{TOML}{extra}")).unwrap();
+    }
+
+    /// SIGHUP with a changed `[log] level` swaps the running filter, in
+    /// both directions, without a restart.
+    #[tokio::test]
+    async fn sighup_applies_a_changed_log_level() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut c, _guard) = core_with_log_filter(dir.path(), "warn", None).await;
+        c.config.log.level = "warn".into();
+        assert!(!tracing::enabled!(tracing::Level::DEBUG));
+
+        write_config(dir.path(), "[log]\nlevel = \"debug,plane_bgp=trace\"\n");
+        c.reload().await;
+        let want = LogFilter::parse("debug,plane_bgp=trace")
+            .unwrap()
+            .to_string();
+        assert_eq!(c.opts.log.current().as_deref(), Some(want.as_str()));
+        assert_eq!(c.config.log.level, "debug,plane_bgp=trace");
+        assert!(tracing::enabled!(tracing::Level::DEBUG));
+
+        write_config(dir.path(), "[log]\nlevel = \"error\"\n");
+        c.reload().await;
+        assert_eq!(c.opts.log.current().as_deref(), Some("error"));
+        assert!(!tracing::enabled!(tracing::Level::WARN));
+        // The rest of the config did not move.
+        assert_eq!(c.config.vnis.len(), 2);
+    }
+
+    /// `PLANE_LOG` at start wins over the file on SIGHUP too.
+    #[tokio::test]
+    async fn sighup_leaves_the_log_filter_to_plane_log() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut c, _guard) = core_with_log_filter(dir.path(), "warn", Some("warn")).await;
+        write_config(dir.path(), "[log]\nlevel = \"debug\"\n");
+        c.reload().await;
+        assert_eq!(c.opts.log.current().as_deref(), Some("warn"));
+        assert!(!tracing::enabled!(tracing::Level::DEBUG));
+        // The file's value is the config's: the state says what the file says.
+        assert_eq!(c.config.log.level, "debug");
     }
 }

@@ -31,6 +31,9 @@
 //! drops the stale copy of ours. On SIGTERM the peers get a Cease and the
 //! kernel state stays in place.
 //!
+//! Logging: planed's subscriber filters through a reload layer
+//! ([`LogFilter`]), so that a SIGHUP applies a changed `[log] level`.
+//!
 //! What it never does: call netlink or BGP directly; parse config (that is
 //! `crate::config`).
 
@@ -50,6 +53,9 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use tokio::sync::mpsc;
 use tracing::{debug, error, info, warn};
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::util::SubscriberInitExt;
+use tracing_subscriber::{reload, EnvFilter, Registry};
 
 /// Where endpoints are kept across restarts unless `--state-file` says.
 pub const DEFAULT_STATE_FILE: &str = "/run/plane/endpoints.json";
@@ -61,6 +67,95 @@ pub struct DaemonOptions {
     pub config_path: PathBuf,
     /// The endpoint state file.
     pub state_file: PathBuf,
+    /// The running log filter, which SIGHUP changes with `[log] level`.
+    pub log: LogFilter,
+    /// `--socket` / `PLANE_SOCKET` replaced `[control] socket`: a reload
+    /// ignores the file's value instead of asking for a restart.
+    pub socket_overridden: bool,
+}
+
+/// The log filter of the running subscriber (`[log] level`, or
+/// `PLANE_LOG`), which a SIGHUP can replace without a restart.
+///
+/// `PLANE_LOG` set at start wins over the file for the whole life of the
+/// process: a reload then leaves the filter alone.
+#[derive(Clone, Debug, Default)]
+pub struct LogFilter {
+    /// `None`: no subscriber of ours (an embedder or a test): nothing to change.
+    handle: Option<reload::Handle<EnvFilter, Registry>>,
+    /// The value of `PLANE_LOG` when it overrides `[log] level`.
+    env: Option<String>,
+}
+
+impl LogFilter {
+    /// Installs planed's global subscriber: plain text on stderr (colours
+    /// only on a terminal), filtered by `PLANE_LOG` (tracing filter syntax)
+    /// when set and not empty, else by `configured` (`[log] level`).
+    pub fn init(configured: &str) -> Result<LogFilter, String> {
+        let env = std::env::var("PLANE_LOG").ok().filter(|f| !f.is_empty());
+        let (filter, source) = match &env {
+            Some(f) => (f.as_str(), "PLANE_LOG"),
+            None => (configured, "[log] level"),
+        };
+        let filter = EnvFilter::builder()
+            .parse(filter)
+            .map_err(|e| format!("{source}: invalid tracing filter {filter:?}: {e}"))?;
+        let (filter, handle) = reload::Layer::new(filter);
+        tracing_subscriber::registry()
+            .with(filter)
+            .with(
+                tracing_subscriber::fmt::layer()
+                    .with_writer(std::io::stderr)
+                    // Colours only for people: a journal, a file or a pipe gets plain text.
+                    .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr())),
+            )
+            .try_init()
+            .map_err(|e| format!("cannot set up logging: {e}"))?;
+        Ok(LogFilter {
+            handle: Some(handle),
+            env,
+        })
+    }
+
+    /// A filter changed through `handle` (tests, embedders with their own
+    /// subscriber built on a [`reload::Layer`]).
+    pub fn from_handle(handle: reload::Handle<EnvFilter, Registry>) -> LogFilter {
+        LogFilter {
+            handle: Some(handle),
+            env: None,
+        }
+    }
+
+    /// The value of `PLANE_LOG` when it overrides `[log] level`: then
+    /// [`LogFilter::set`] changes nothing.
+    pub fn env_override(&self) -> Option<&str> {
+        self.env.as_deref()
+    }
+
+    /// Checks `filter` (tracing filter syntax, as `[log] level`).
+    pub fn parse(filter: &str) -> Result<EnvFilter, String> {
+        EnvFilter::builder()
+            .parse(filter)
+            .map_err(|e| format!("invalid tracing filter {filter:?}: {e}"))
+    }
+
+    /// Replaces the filter with `filter` (tracing filter syntax, as
+    /// `[log] level`), unless `PLANE_LOG` overrides it or there is no
+    /// subscriber of ours. Fails, leaving the old filter, when `filter`
+    /// does not parse or the subscriber is gone.
+    pub fn set(&self, filter: &str) -> Result<(), String> {
+        let (None, Some(handle)) = (&self.env, &self.handle) else {
+            return Ok(());
+        };
+        handle
+            .reload(LogFilter::parse(filter)?)
+            .map_err(|e| format!("cannot change the log filter: {e}"))
+    }
+
+    /// The filter in force, as text; `None` without a subscriber of ours.
+    pub fn current(&self) -> Option<String> {
+        self.handle.as_ref()?.with_current(|f| f.to_string()).ok()
+    }
 }
 
 /// Why planed could not start or had to stop.

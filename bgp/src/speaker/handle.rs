@@ -215,6 +215,20 @@ pub(super) enum Request {
     DuplicateMacs {
         reply: oneshot::Sender<Vec<DuplicateMac>>,
     },
+    SetDuplicateMacDetection {
+        detection: Option<DupMacDetection>,
+        reply: oneshot::Sender<()>,
+    },
+    SetSessionTimers {
+        hold_time: u16,
+        connect_retry: Duration,
+        reply: oneshot::Sender<()>,
+    },
+    SetNeighborHoldTime {
+        address: IpAddr,
+        hold_time: Option<u16>,
+        reply: oneshot::Sender<Result<(), SpeakerError>>,
+    },
     Shutdown {
         message: String,
         reply: oneshot::Sender<()>,
@@ -339,6 +353,50 @@ impl SpeakerHandle {
     /// Local MACs found duplicate (RFC 7432 section 15.1), by VNI and MAC.
     pub async fn duplicate_macs(&self) -> Result<Vec<DuplicateMac>, SpeakerError> {
         self.ask(|reply| Request::DuplicateMacs { reply }).await
+    }
+
+    /// Changes duplicate MAC detection (RFC 7432 section 15.1) while
+    /// running; `None` turns it off and clears every duplicate MAC. See
+    /// [`crate::rib::Rib::set_duplicate_mac_detection`].
+    pub async fn set_duplicate_mac_detection(
+        &self,
+        detection: Option<DupMacDetection>,
+    ) -> Result<(), SpeakerError> {
+        self.ask(|reply| Request::SetDuplicateMacDetection { detection, reply })
+            .await
+    }
+
+    /// Replaces [`SpeakerConfig::hold_time`] and
+    /// [`SpeakerConfig::connect_retry`] without resetting any session: the
+    /// hold time goes into the OPENs sent from now on (an Established
+    /// session keeps the one it negotiated), the connect retry base into
+    /// the next wait between connection attempts.
+    pub async fn set_session_timers(
+        &self,
+        hold_time: u16,
+        connect_retry: Duration,
+    ) -> Result<(), SpeakerError> {
+        self.ask(|reply| Request::SetSessionTimers {
+            hold_time,
+            connect_retry,
+            reply,
+        })
+        .await
+    }
+
+    /// Replaces a neighbour's [`NeighborConfig::hold_time`] without
+    /// resetting its session: the OPENs sent from now on propose it.
+    pub async fn set_neighbor_hold_time(
+        &self,
+        address: IpAddr,
+        hold_time: Option<u16>,
+    ) -> Result<(), SpeakerError> {
+        self.ask(|reply| Request::SetNeighborHoldTime {
+            address,
+            hold_time,
+            reply,
+        })
+        .await?
     }
 
     /// Sends Cease / Administrative Shutdown with `message` (RFC 9003) to

@@ -162,7 +162,8 @@ struct Peer {
     /// speaker does not wait for its End-of-RIB (RFC 4724 section 4.1).
     not_awaited: bool,
     /// The task's FSM settings are older than the speaker's (the restart
-    /// ended: the R bit must go) and its queue had no room for them yet.
+    /// ended: the R bit must go; timers changed) and its queue had no room
+    /// for them yet.
     fsm_outdated: bool,
 }
 
@@ -301,6 +302,46 @@ impl Speaker {
             Request::InitialSync { reply } => self.startup.wait(reply),
             Request::DuplicateMacs { reply } => {
                 let _ = reply.send(self.rib.duplicate_macs());
+            }
+            Request::SetDuplicateMacDetection { detection, reply } => {
+                self.rib.set_duplicate_mac_detection(detection);
+                self.config.duplicate_mac = detection;
+                let _ = reply.send(());
+            }
+            Request::SetSessionTimers {
+                hold_time,
+                connect_retry,
+                reply,
+            } => {
+                self.config.hold_time = hold_time;
+                self.config.connect_retry = connect_retry;
+                // Handed to every peer task after this turn (push_fsm_config).
+                for p in self.peers.values_mut() {
+                    p.fsm_outdated = true;
+                }
+                info!(
+                    hold_time,
+                    ?connect_retry,
+                    "session timers changed: next OPEN and next connection attempt"
+                );
+                let _ = reply.send(());
+            }
+            Request::SetNeighborHoldTime {
+                address,
+                hold_time,
+                reply,
+            } => {
+                let address = canonical(address);
+                let r = match self.peers.get_mut(&address) {
+                    Some(p) => {
+                        p.config.hold_time = hold_time;
+                        p.fsm_outdated = true;
+                        info!(peer = %address, ?hold_time, "neighbour hold time changed: next OPEN");
+                        Ok(())
+                    }
+                    None => Err(SpeakerError::UnknownNeighbor(address)),
+                };
+                let _ = reply.send(r);
             }
             Request::Shutdown { .. } => {}
         }
