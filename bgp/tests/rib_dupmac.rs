@@ -15,7 +15,6 @@ use plane_bgp::rib::*;
 use rib_util::*;
 use std::io::Write;
 use std::net::IpAddr;
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 const VNI: u32 = 10;
@@ -72,28 +71,41 @@ fn sent_seqs(out: &Outgoing) -> Vec<u32> {
         .collect()
 }
 
-/// Collects the WARN lines logged on this thread while `f` runs.
-fn warnings<T>(f: impl FnOnce() -> T) -> (T, Vec<String>) {
-    #[derive(Clone, Default)]
-    struct Buf(Arc<Mutex<Vec<u8>>>);
-    impl Write for Buf {
-        fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
-            self.0.lock().unwrap().extend_from_slice(b);
-            Ok(b.len())
-        }
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
+thread_local! {
+    /// What the global test subscriber wrote on this thread.
+    static LOG: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// Writes into this thread's [`LOG`].
+struct ThreadLog;
+
+impl Write for ThreadLog {
+    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+        LOG.with(|l| l.borrow_mut().extend_from_slice(b));
+        Ok(b.len())
     }
-    let buf = Buf::default();
-    let writer = buf.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_max_level(tracing::Level::WARN)
-        .with_ansi(false)
-        .with_writer(move || writer.clone())
-        .finish();
-    let out = tracing::subscriber::with_default(subscriber, f);
-    let text = String::from_utf8(buf.0.lock().unwrap().clone()).unwrap();
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Collects the WARN lines logged on this thread while `f` runs. One global
+/// subscriber writing per thread, not a scoped one per test: with scoped
+/// subscribers, tests running in parallel race on tracing's per-callsite
+/// interest cache and a warning could be lost (seen once in ~10 runs).
+fn warnings<T>(f: impl FnOnce() -> T) -> (T, Vec<String>) {
+    static INIT: std::sync::Once = std::sync::Once::new();
+    INIT.call_once(|| {
+        let subscriber = tracing_subscriber::fmt()
+            .with_max_level(tracing::Level::WARN)
+            .with_ansi(false)
+            .with_writer(|| ThreadLog)
+            .finish();
+        let _ = tracing::subscriber::set_global_default(subscriber);
+    });
+    LOG.with(|l| l.borrow_mut().clear());
+    let out = f();
+    let text = LOG.with(|l| String::from_utf8_lossy(&l.borrow()).into_owned());
     (out, text.lines().map(str::to_string).collect())
 }
 
