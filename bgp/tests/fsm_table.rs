@@ -329,6 +329,56 @@ fn hold_time_is_the_minimum_and_keepalive_a_third() {
     assert_eq!(f.negotiated().map(|n| n.hold_time), Some(9));
 }
 
+/// `[bgp] keepalive`: used as configured, but never more than a third of
+/// the negotiated hold time (the peer proposing 9 s gets 3 s), never below
+/// one second.
+#[test]
+fn configured_keepalive_is_used_up_to_a_third_of_the_hold_time() {
+    let keepalive_after_open = |keepalive: Duration, hold: u16| {
+        let mut f = Fsm::new(FsmConfig {
+            keepalive: Some(keepalive),
+            ..config()
+        });
+        f.handle(Event::ManualStart);
+        f.handle(Event::TcpCrAcked);
+        let actions = f.handle(Event::BgpOpen(Open {
+            hold_time: hold,
+            ..peer_open()
+        }));
+        actions.into_iter().find_map(|a| match a {
+            Action::StartTimer(Timer::Keepalive, d) => Some(d),
+            _ => None,
+        })
+    };
+    let secs = Duration::from_secs;
+    assert_eq!(keepalive_after_open(secs(10), 90), Some(secs(10)));
+    assert_eq!(keepalive_after_open(secs(60), 90), Some(secs(30)));
+    assert_eq!(keepalive_after_open(secs(10), 9), Some(secs(3)));
+    assert_eq!(keepalive_after_open(Duration::ZERO, 90), Some(secs(1)));
+    // The Established session's restarts use it too.
+    let mut f = Fsm::new(FsmConfig {
+        keepalive: Some(secs(10)),
+        ..config()
+    });
+    for e in [
+        Event::ManualStart,
+        Event::TcpCrAcked,
+        Event::BgpOpen(Open {
+            hold_time: 90,
+            ..peer_open()
+        }),
+        Event::KeepAliveMsg,
+    ] {
+        f.handle(e);
+    }
+    assert_eq!(f.state(), State::Established);
+    let actions = f.handle(Event::KeepaliveTimerExpires);
+    assert!(
+        actions.contains(&Action::StartTimer(Timer::Keepalive, secs(10))),
+        "{actions:?}"
+    );
+}
+
 #[test]
 fn hold_time_zero_disables_hold_and_keepalive_timers() {
     let mut f = fsm_in(State::OpenSent);

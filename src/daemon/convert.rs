@@ -52,6 +52,7 @@ pub fn speaker(c: &Config, restarting: bool) -> SpeakerConfig {
     s.vnis = c.vnis.iter().map(vni_import).collect();
     s.cluster_id = c.bgp.cluster_id;
     s.hold_time = secs_u16(c.bgp.hold_time);
+    s.keepalive = Some(c.bgp.keepalive);
     s.connect_retry = c.bgp.connect_retry;
     s.graceful_restart = c.bgp.graceful_restart.map(|gr| GracefulRestartConfig {
         // 12 bits on the wire (RFC 4724 section 3).
@@ -182,6 +183,7 @@ bridge = "tenant20"
         let s = speaker(&c, true);
         assert!(s.neighbors.is_empty());
         assert_eq!(s.hold_time, 9);
+        assert_eq!(s.keepalive, Some(Duration::from_secs(3)));
         assert_eq!(s.vnis.len(), 2);
         assert_eq!(s.vnis[0].rd, Some(c.vnis[0].rd));
         let gr = s.graceful_restart.unwrap();

@@ -609,16 +609,18 @@ impl Core {
         new.underlay = self.config.underlay;
         new.control = self.config.control.clone();
         if new.bgp.hold_time != self.config.bgp.hold_time
+            || new.bgp.keepalive != self.config.bgp.keepalive
             || new.bgp.connect_retry != self.config.bgp.connect_retry
         {
             let s = convert::speaker(&new, false);
             match self
                 .speaker
-                .set_session_timers(s.hold_time, s.connect_retry)
+                .set_session_timers(s.hold_time, s.keepalive, s.connect_retry)
                 .await
             {
                 Ok(()) => info!(
                     hold_time = ?new.bgp.hold_time,
+                    keepalive = ?new.bgp.keepalive,
                     connect_retry = ?new.bgp.connect_retry,
                     "SIGHUP: [bgp] timers changed; sessions opened from now on use them"
                 ),

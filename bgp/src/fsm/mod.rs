@@ -228,6 +228,11 @@ pub struct FsmConfig {
     pub remote_asn: u32,
     /// Proposed hold time in seconds: 0 (no keepalives) or at least 3.
     pub hold_time: u16,
+    /// KEEPALIVE interval (`[bgp] keepalive`); `None`: a third of the
+    /// negotiated hold time. Never more than that third (RFC 4271 section
+    /// 10), so a peer proposing a shorter hold time still gets its
+    /// KEEPALIVEs in time.
+    pub keepalive: Option<Duration>,
     /// Base ConnectRetryTime; backoff doubles it per failed attempt.
     pub connect_retry_time: Duration,
     /// Ceiling of the connect / restart backoff.
@@ -253,6 +258,7 @@ impl FsmConfig {
             router_id,
             remote_asn,
             hold_time: 90,
+            keepalive: None,
             connect_retry_time: Duration::from_secs(5),
             connect_retry_max: Duration::from_secs(60),
             passive: false,
@@ -498,13 +504,21 @@ impl Fsm {
         } else {
             out.push(Action::StartTimer(
                 Timer::Keepalive,
-                keepalive_interval(hold_time),
+                self.keepalive(hold_time),
             ));
             out.push(Action::StartTimer(
                 Timer::Hold,
                 Duration::from_secs(u64::from(hold_time)),
             ));
         }
+    }
+
+    /// The KEEPALIVE interval for a negotiated hold time (not 0).
+    fn keepalive(&self, hold_time: u16) -> Duration {
+        let third = keepalive_interval(hold_time);
+        self.config
+            .keepalive
+            .map_or(third, |k| k.clamp(Duration::from_secs(1), third))
     }
 
     fn hold_time(&self) -> u16 {
@@ -524,10 +538,7 @@ impl Fsm {
     fn restart_keepalive(&self, out: &mut Vec<Action>) {
         let hold = self.hold_time();
         if hold > 0 {
-            out.push(Action::StartTimer(
-                Timer::Keepalive,
-                keepalive_interval(hold),
-            ));
+            out.push(Action::StartTimer(Timer::Keepalive, self.keepalive(hold)));
         }
     }
 

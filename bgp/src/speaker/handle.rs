@@ -24,6 +24,9 @@ pub struct SpeakerConfig {
     pub cluster_id: Option<Ipv4Addr>,
     /// Hold time proposed to every neighbour unless it sets its own.
     pub hold_time: u16,
+    /// KEEPALIVE interval ([`crate::fsm::FsmConfig::keepalive`]); `None`: a
+    /// third of each session's negotiated hold time.
+    pub keepalive: Option<Duration>,
     /// Base of the connect retry backoff.
     pub connect_retry: Duration,
     /// What we advertise for graceful restart (`None`: no GR capability).
@@ -67,6 +70,7 @@ impl SpeakerConfig {
             vnis: Vec::new(),
             cluster_id: None,
             hold_time: 90,
+            keepalive: None,
             connect_retry: Duration::from_secs(5),
             graceful_restart: Some(GracefulRestartConfig {
                 restart_time: 120,
@@ -221,6 +225,7 @@ pub(super) enum Request {
     },
     SetSessionTimers {
         hold_time: u16,
+        keepalive: Option<Duration>,
         connect_retry: Duration,
         reply: oneshot::Sender<()>,
     },
@@ -366,18 +371,20 @@ impl SpeakerHandle {
             .await
     }
 
-    /// Replaces [`SpeakerConfig::hold_time`] and
-    /// [`SpeakerConfig::connect_retry`] without resetting any session: the
-    /// hold time goes into the OPENs sent from now on (an Established
-    /// session keeps the one it negotiated), the connect retry base into
-    /// the next wait between connection attempts.
+    /// Replaces [`SpeakerConfig::hold_time`], [`SpeakerConfig::keepalive`]
+    /// and [`SpeakerConfig::connect_retry`] without resetting any session:
+    /// the hold time and keepalive apply to sessions established from now
+    /// on (an Established session keeps what it negotiated), the connect
+    /// retry base to the next wait between connection attempts.
     pub async fn set_session_timers(
         &self,
         hold_time: u16,
+        keepalive: Option<Duration>,
         connect_retry: Duration,
     ) -> Result<(), SpeakerError> {
         self.ask(|reply| Request::SetSessionTimers {
             hold_time,
+            keepalive,
             connect_retry,
             reply,
         })

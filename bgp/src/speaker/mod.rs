@@ -184,6 +184,7 @@ struct Speaker {
 fn fsm_config(config: &SpeakerConfig, n: &NeighborConfig) -> FsmConfig {
     let mut fsm = FsmConfig::evpn(config.asn, config.router_id, n.remote_asn);
     fsm.hold_time = n.hold_time.unwrap_or(config.hold_time);
+    fsm.keepalive = config.keepalive;
     fsm.connect_retry_time = config.connect_retry;
     fsm.passive = n.passive;
     fsm.graceful_restart = config.graceful_restart;
@@ -310,10 +311,12 @@ impl Speaker {
             }
             Request::SetSessionTimers {
                 hold_time,
+                keepalive,
                 connect_retry,
                 reply,
             } => {
                 self.config.hold_time = hold_time;
+                self.config.keepalive = keepalive;
                 self.config.connect_retry = connect_retry;
                 // Handed to every peer task after this turn (push_fsm_config).
                 for p in self.peers.values_mut() {
