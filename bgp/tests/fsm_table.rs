@@ -379,6 +379,31 @@ fn configured_keepalive_is_used_up_to_a_third_of_the_hold_time() {
     );
 }
 
+/// A hold time changed (SIGHUP) after our OPEN went out with 90 s: the
+/// session is negotiated against the 90 s we proposed; the new value
+/// applies from the next OPEN.
+#[test]
+fn a_config_given_in_open_sent_waits_for_the_negotiation() {
+    let mut f = fsm_in(State::OpenSent);
+    f.set_config(FsmConfig {
+        hold_time: 3,
+        ..config()
+    });
+    assert_eq!(f.config().hold_time, 3, "the latest configuration is shown");
+    f.handle(Event::BgpOpen(Open {
+        hold_time: 30,
+        ..peer_open()
+    }));
+    assert_eq!(f.state(), State::OpenConfirm);
+    assert_eq!(f.negotiated().map(|n| n.hold_time), Some(30));
+    // Outside OpenSent a new configuration applies at once.
+    f.set_config(FsmConfig {
+        hold_time: 12,
+        ..config()
+    });
+    assert_eq!(f.config().hold_time, 12);
+}
+
 #[test]
 fn hold_time_zero_disables_hold_and_keepalive_timers() {
     let mut f = fsm_in(State::OpenSent);

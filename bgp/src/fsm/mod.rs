@@ -291,6 +291,9 @@ pub struct Fsm {
     negotiated: Option<Box<Negotiated>>,
     /// Set by ManualStop, cleared by ManualStart: no automatic restart.
     stopped: bool,
+    /// A configuration given in OpenSent, applied once the peer's OPEN is
+    /// negotiated against the one our OPEN proposed ([`Fsm::set_config`]).
+    pending_config: Option<Box<FsmConfig>>,
 }
 
 impl Fsm {
@@ -302,6 +305,7 @@ impl Fsm {
             connect_retry_counter: 0,
             negotiated: None,
             stopped: true,
+            pending_config: None,
         }
     }
 
@@ -309,13 +313,22 @@ impl Fsm {
         self.state
     }
 
+    /// The latest configuration (one waiting for OpenSent to end included).
     pub fn config(&self) -> &FsmConfig {
-        &self.config
+        self.pending_config.as_deref().unwrap_or(&self.config)
     }
 
     /// Replaces the configuration; takes effect at the next OPEN.
+    ///
+    /// In OpenSent our OPEN is out and the peer's is not in: the session is
+    /// negotiated against what that OPEN proposed (RFC 4271 section 4.2, the
+    /// hold time), so the new configuration waits until OpenSent is left.
     pub fn set_config(&mut self, config: FsmConfig) {
-        self.config = config;
+        if self.state == State::OpenSent {
+            self.pending_config = Some(Box::new(config));
+        } else {
+            self.config = config;
+        }
     }
 
     /// What was negotiated, in OpenConfirm and Established.
@@ -355,6 +368,11 @@ impl Fsm {
             State::OpenSent => self.open_sent(event, &mut out),
             State::OpenConfirm => self.open_confirm(event, &mut out),
             State::Established => self.established(event, &mut out),
+        }
+        if self.state != State::OpenSent {
+            if let Some(c) = self.pending_config.take() {
+                self.config = *c;
+            }
         }
         out
     }
