@@ -425,22 +425,7 @@ fn ten_thousand_neighbours_survive_gc() {
         &d1.dp,
         changes(&t.h1, &t.h2, BumPolicy::Suppress, false),
     );
-    let mut ch = Vec::new();
-    for i in 0..10_000u32 {
-        let b = i.to_be_bytes();
-        let mac = Mac([0x02, 0x10, b[0], b[1], b[2], b[3]]);
-        ch.push(Change::SetRemoteMac {
-            vni: vni10(),
-            mac,
-            vtep: "192.168.100.2".parse().expect("ip"),
-        });
-        let ip = IpAddr::from([10, 1, b[2], b[3]]);
-        ch.push(Change::SetRemoteIp {
-            vni: vni10(),
-            ip,
-            mac,
-        });
-    }
+    let ch = entries(10_000, true);
     let r = rt.block_on(d1.dp.apply(ch)).expect("apply");
     assert!(r.failed.is_empty(), "{:?}", r.failed.first());
     // gc_thresh3 is 1024: forced GC ran on every insertion beyond it.

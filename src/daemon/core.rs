@@ -893,6 +893,21 @@ id = 20
             .unwrap()
     }
 
+    /// The sequence number of the MAC-only VNI 10 type-2 route that `b`
+    /// has from next hop `from`.
+    async fn seq_from(b: &SpeakerHandle, from: IpAddr) -> Option<u32> {
+        b.routes(RouteFilter {
+            route_type: Some(2),
+            vni: Some(10),
+            best_only: false,
+        })
+        .await
+        .unwrap()
+        .iter()
+        .find(|r| r.ip.is_none() && r.nexthop == Some(from))
+        .map(|r| r.seq)
+    }
+
     /// A core (VTEP 10.0.0.1, BGP on 127.0.0.1, VNI 10, `extra` config
     /// before the VNI) over a recording dataplane, and a bare speaker B
     /// (127.0.0.2, VTEP 127.0.0.2, no duplicate detection) as its iBGP
@@ -976,24 +991,9 @@ id = 10
         c.handle(Request::EndpointAdd(a.clone())).await.unwrap();
         assert_eq!(endpoint_state(&mut c, key).await, EndpointState::Active);
         // B hears our MAC, then originates it itself: above our 0.
-        let seq_of = |b: &SpeakerHandle, from: IpAddr| {
-            let b = b.clone();
-            async move {
-                b.routes(RouteFilter {
-                    route_type: Some(2),
-                    vni: Some(10),
-                    best_only: false,
-                })
-                .await
-                .unwrap()
-                .iter()
-                .find(|r| r.ip.is_none() && r.nexthop == Some(from))
-                .map(|r| r.seq)
-            }
-        };
         let ours: IpAddr = "10.0.0.1".parse().unwrap();
         eventually("B has our MAC", || async {
-            seq_of(&b, ours).await == Some(0)
+            seq_from(&b, ours).await == Some(0)
         })
         .await;
         assert_eq!(b.originate_mac_ip(10, a.mac, None).await.unwrap(), 1);
@@ -1001,7 +1001,7 @@ id = 10
         // We withdraw ours: B no longer has it, the endpoint is moved but
         // still registered.
         eventually("our route withdrawn from B", || async {
-            seq_of(&b, ours).await.is_none()
+            seq_from(&b, ours).await.is_none()
         })
         .await;
         assert_eq!(local_type2(&mut c, 10).await, 1, "only B's route");
@@ -1024,13 +1024,13 @@ id = 10
             other => panic!("{other:?}"),
         }
         eventually("our route back on B at seq 2", || async {
-            seq_of(&b, ours).await == Some(2)
+            seq_from(&b, ours).await == Some(2)
         })
         .await;
         // And B, by the same rule, withdrew its own.
         let bs: IpAddr = b_ip;
         eventually("B's route withdrawn", || async {
-            seq_of(&b, bs).await.is_none()
+            seq_from(&b, bs).await.is_none()
         })
         .await;
         b.shutdown("test over").await.unwrap();
@@ -1050,35 +1050,20 @@ id = 10
         let key = a.key();
         c.handle(Request::EndpointAdd(a.clone())).await.unwrap();
         let ours: IpAddr = "10.0.0.1".parse().unwrap();
-        let seq_from = |from: IpAddr| {
-            let b = b.clone();
-            async move {
-                b.routes(RouteFilter {
-                    route_type: Some(2),
-                    vni: Some(10),
-                    best_only: false,
-                })
-                .await
-                .unwrap()
-                .iter()
-                .find(|r| r.nexthop == Some(from))
-                .map(|r| r.seq)
-            }
-        };
         eventually("B has our MAC at 0", || async {
-            seq_from(ours).await == Some(0)
+            seq_from(&b, ours).await == Some(0)
         })
         .await;
         // Move 1 (away), then move 2 (back here, at 2): duplicate.
         assert_eq!(b.originate_mac_ip(10, a.mac, None).await.unwrap(), 1);
         eventually("our route withdrawn from B", || async {
-            seq_from(ours).await.is_none()
+            seq_from(&b, ours).await.is_none()
         })
         .await;
         assert_eq!(endpoint_state(&mut c, key).await, EndpointState::Moved);
         c.handle(Request::EndpointAdd(a.clone())).await.unwrap();
         eventually("our route back on B at 2", || async {
-            seq_from(ours).await == Some(2)
+            seq_from(&b, ours).await == Some(2)
         })
         .await;
         assert_eq!(endpoint_state(&mut c, key).await, EndpointState::Duplicate);
@@ -1086,7 +1071,7 @@ id = 10
         // endpoint again does not take it back.
         assert_eq!(b.originate_mac_ip(10, a.mac, None).await.unwrap(), 3);
         eventually("our route withdrawn from B", || async {
-            seq_from(ours).await.is_none()
+            seq_from(&b, ours).await.is_none()
         })
         .await;
         match c.handle(Request::EndpointAdd(a.clone())).await.unwrap() {
@@ -1114,29 +1099,14 @@ id = 10
         let key = a.key();
         c.handle(Request::EndpointAdd(a.clone())).await.unwrap();
         let ours: IpAddr = "10.0.0.1".parse().unwrap();
-        let seq_from = |from: IpAddr| {
-            let b = b.clone();
-            async move {
-                b.routes(RouteFilter {
-                    route_type: Some(2),
-                    vni: Some(10),
-                    best_only: false,
-                })
-                .await
-                .unwrap()
-                .iter()
-                .find(|r| r.nexthop == Some(from))
-                .map(|r| r.seq)
-            }
-        };
         eventually("B has our MAC at 0", || async {
-            seq_from(ours).await == Some(0)
+            seq_from(&b, ours).await == Some(0)
         })
         .await;
         // Away and back: duplicate at the second move.
         assert_eq!(b.originate_mac_ip(10, a.mac, None).await.unwrap(), 1);
         eventually("our route withdrawn from B", || async {
-            seq_from(ours).await.is_none()
+            seq_from(&b, ours).await.is_none()
         })
         .await;
         c.handle(Request::EndpointAdd(a.clone())).await.unwrap();
@@ -1153,7 +1123,7 @@ id = 10
         // No detection any more: B takes it, adding the endpoint takes it back.
         assert_eq!(b.originate_mac_ip(10, a.mac, None).await.unwrap(), 3);
         eventually("our route withdrawn from B", || async {
-            seq_from(ours).await.is_none()
+            seq_from(&b, ours).await.is_none()
         })
         .await;
         match c.handle(Request::EndpointAdd(a.clone())).await.unwrap() {
@@ -1161,7 +1131,7 @@ id = 10
             other => panic!("{other:?}"),
         }
         eventually("our route back on B at 4", || async {
-            seq_from(ours).await == Some(4)
+            seq_from(&b, ours).await == Some(4)
         })
         .await;
 
