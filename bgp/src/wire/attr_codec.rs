@@ -631,21 +631,7 @@ fn decode_mp_reach(
             nlri: MpNlri::Evpn(Vec::with_capacity(evpn_capacity(nlri.len()))),
         }),
     });
-    let parsed = match out.last_mut() {
-        Some(PathAttribute {
-            value:
-                AttrValue::MpReachNlri(MpReach {
-                    nlri: MpNlri::Evpn(routes),
-                    ..
-                }),
-            ..
-        }) => decode_evpn_nlri_into(nlri, params.add_path_evpn_rx, routes),
-        _ => Ok(()),
-    };
-    parsed.map_err(|e| {
-        out.pop();
-        mp_fault(AttrFault::Evpn(e))
-    })
+    decode_evpn_into_last(out, nlri, params)
 }
 
 /// MP_UNREACH_NLRI, appended to `out`; EVPN NLRI built in place as in
@@ -678,15 +664,28 @@ fn decode_mp_unreach(
             nlri: MpNlri::Evpn(Vec::with_capacity(evpn_capacity(nlri.len()))),
         }),
     });
-    let parsed = match out.last_mut() {
-        Some(PathAttribute {
-            value:
-                AttrValue::MpUnreachNlri(MpUnreach {
-                    nlri: MpNlri::Evpn(routes),
-                    ..
-                }),
-            ..
-        }) => decode_evpn_nlri_into(nlri, params.add_path_evpn_rx, routes),
+    decode_evpn_into_last(out, nlri, params)
+}
+
+/// Decodes EVPN `nlri` into the route vector of the MP_REACH_NLRI or
+/// MP_UNREACH_NLRI attribute just pushed on `out` (built in place: no copy
+/// of the routes); on error the attribute is popped again.
+fn decode_evpn_into_last(
+    out: &mut Vec<PathAttribute>,
+    nlri: &[u8],
+    params: &SessionParams,
+) -> Result<(), Fault> {
+    let parsed = match out.last_mut().map(|a| &mut a.value) {
+        Some(
+            AttrValue::MpReachNlri(MpReach {
+                nlri: MpNlri::Evpn(routes),
+                ..
+            })
+            | AttrValue::MpUnreachNlri(MpUnreach {
+                nlri: MpNlri::Evpn(routes),
+                ..
+            }),
+        ) => decode_evpn_nlri_into(nlri, params.add_path_evpn_rx, routes),
         _ => Ok(()),
     };
     parsed.map_err(|e| {
