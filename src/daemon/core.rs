@@ -908,6 +908,30 @@ id = 20
         .map(|r| r.seq)
     }
 
+    /// With `max_moves = 2`: endpoint `a` added on the core, its MAC taken
+    /// by B (move 1, the endpoint is moved), `a` added again (move 2, back
+    /// at sequence 2): the endpoint is duplicate.
+    async fn duplicate_after_two_moves(c: &mut Core, b: &SpeakerHandle, a: &EndpointSpec) {
+        let ours: IpAddr = "10.0.0.1".parse().unwrap();
+        c.handle(Request::EndpointAdd(a.clone())).await.unwrap();
+        eventually("B has our MAC at 0", || async {
+            seq_from(b, ours).await == Some(0)
+        })
+        .await;
+        assert_eq!(b.originate_mac_ip(10, a.mac, None).await.unwrap(), 1);
+        eventually("our route withdrawn from B", || async {
+            seq_from(b, ours).await.is_none()
+        })
+        .await;
+        assert_eq!(endpoint_state(c, a.key()).await, EndpointState::Moved);
+        c.handle(Request::EndpointAdd(a.clone())).await.unwrap();
+        eventually("our route back on B at 2", || async {
+            seq_from(b, ours).await == Some(2)
+        })
+        .await;
+        assert_eq!(endpoint_state(c, a.key()).await, EndpointState::Duplicate);
+    }
+
     /// A core (VTEP 10.0.0.1, BGP on 127.0.0.1, VNI 10, `extra` config
     /// before the VNI) over a recording dataplane, and a bare speaker B
     /// (127.0.0.2, VTEP 127.0.0.2, no duplicate detection) as its iBGP
@@ -1048,25 +1072,8 @@ id = 10
 
         let a = spec(10, 1, &[], "lo");
         let key = a.key();
-        c.handle(Request::EndpointAdd(a.clone())).await.unwrap();
         let ours: IpAddr = "10.0.0.1".parse().unwrap();
-        eventually("B has our MAC at 0", || async {
-            seq_from(&b, ours).await == Some(0)
-        })
-        .await;
-        // Move 1 (away), then move 2 (back here, at 2): duplicate.
-        assert_eq!(b.originate_mac_ip(10, a.mac, None).await.unwrap(), 1);
-        eventually("our route withdrawn from B", || async {
-            seq_from(&b, ours).await.is_none()
-        })
-        .await;
-        assert_eq!(endpoint_state(&mut c, key).await, EndpointState::Moved);
-        c.handle(Request::EndpointAdd(a.clone())).await.unwrap();
-        eventually("our route back on B at 2", || async {
-            seq_from(&b, ours).await == Some(2)
-        })
-        .await;
-        assert_eq!(endpoint_state(&mut c, key).await, EndpointState::Duplicate);
+        duplicate_after_two_moves(&mut c, &b, &a).await;
         // B takes it again (B does not detect): ours goes, and adding the
         // endpoint again does not take it back.
         assert_eq!(b.originate_mac_ip(10, a.mac, None).await.unwrap(), 3);
@@ -1097,20 +1104,8 @@ id = 10
         let (mut c, b, _keep) = core_and_peer(detection).await;
         let a = spec(10, 1, &[], "lo");
         let key = a.key();
-        c.handle(Request::EndpointAdd(a.clone())).await.unwrap();
         let ours: IpAddr = "10.0.0.1".parse().unwrap();
-        eventually("B has our MAC at 0", || async {
-            seq_from(&b, ours).await == Some(0)
-        })
-        .await;
-        // Away and back: duplicate at the second move.
-        assert_eq!(b.originate_mac_ip(10, a.mac, None).await.unwrap(), 1);
-        eventually("our route withdrawn from B", || async {
-            seq_from(&b, ours).await.is_none()
-        })
-        .await;
-        c.handle(Request::EndpointAdd(a.clone())).await.unwrap();
-        assert_eq!(endpoint_state(&mut c, key).await, EndpointState::Duplicate);
+        duplicate_after_two_moves(&mut c, &b, &a).await;
 
         let path = c.opts.config_path.clone();
         let toml = std::fs::read_to_string(&path).unwrap();
